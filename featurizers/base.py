@@ -1,0 +1,51 @@
+"""The featurizer interface every feature family implements."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+import numpy as np
+
+from featurizers.state import ClientState, ModelState
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """The parts of one event featurizers use (no dependency on the wire contract).
+
+    ``x`` is the raw input (float32) or None; ``scores`` the per-class
+    confidences or None; ``label_class`` the returned label mapped to a class
+    index (-1 when unknown); ``confidence`` the top-1 confidence or None.
+    """
+
+    event_id: str
+    ts: float
+    x: np.ndarray | None
+    scores: np.ndarray | None
+    label_class: int
+    confidence: float | None
+
+
+class Featurizer(ABC):
+    """One family of features.
+
+    ``observe`` runs once per event, after the event was appended to the
+    client's state: it does the cheap incremental work (one distance row, one
+    counter update) and keeps what it needs in ``client.slots[self.name]``,
+    bounded by the client's window. ``compute`` turns that state into named
+    features; the pipeline calls it only when the client is scored. Both must be
+    deterministic and must not keep references to the caller's arrays.
+    """
+
+    name: str = ""
+    FEATURES: dict[str, str] = {}
+    """Feature name -> what it measures, its unit and why it matters."""
+
+    @abstractmethod
+    def observe(self, obs: Observation, client: ClientState, model: ModelState) -> None:
+        """Update per-client (and per-model shared) state with one event."""
+
+    @abstractmethod
+    def compute(self, client: ClientState, model: ModelState) -> dict[str, float]:
+        """Features of the client's current window; every key is in ``FEATURES``."""

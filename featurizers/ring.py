@@ -1,0 +1,59 @@
+"""Fixed-capacity ring buffers over numpy arrays: the memory bound of every window."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class Ring:
+    """The last ``capacity`` rows appended, oldest overwritten first.
+
+    >>> r = Ring(3)
+    >>> for x in (1, 2, 3, 4):
+    ...     r.append(x)
+    >>> r.ordered().tolist(), len(r), float(r.last())
+    ([2.0, 3.0, 4.0], 3, 4.0)
+    >>> v = Ring(2, width=2); v.append([1, 2]); v.ordered().shape
+    (1, 2)
+    """
+
+    __slots__ = ("data", "head", "count")
+
+    def __init__(self, capacity: int, width: int | None = None, dtype: type = np.float32) -> None:
+        shape = (capacity,) if width is None else (capacity, width)
+        self.data = np.zeros(shape, dtype=dtype)
+        self.head = 0  # next slot to write
+        self.count = 0
+
+    @property
+    def capacity(self) -> int:
+        return self.data.shape[0]
+
+    def __len__(self) -> int:
+        return self.count
+
+    def append(self, value: object) -> None:
+        """Copy ``value`` into the next slot (the caller's array is never kept)."""
+        self.data[self.head] = value
+        self.head = (self.head + 1) % self.capacity
+        self.count = min(self.count + 1, self.capacity)
+
+    def ordered(self) -> np.ndarray:
+        """The stored rows, oldest first (a new array)."""
+        if self.count < self.capacity:
+            return self.data[: self.count].copy()
+        return np.roll(self.data, -self.head, axis=0)
+
+    def filled(self) -> np.ndarray:
+        """The stored rows in storage order (a view; for order-free statistics)."""
+        return self.data[: self.count] if self.count < self.capacity else self.data
+
+    def last(self, back: int = 0) -> np.ndarray | float:
+        """The row appended ``back`` appends ago (0 = newest)."""
+        if back >= self.count:
+            raise IndexError("ring holds fewer rows")
+        return self.data[(self.head - 1 - back) % self.capacity]
+
+    @property
+    def nbytes(self) -> int:
+        return self.data.nbytes
