@@ -1,0 +1,96 @@
+"""Online anomaly model per model_id, scored on client windows (River).
+
+One model per model_id learns what the feature vector of a normal client's
+window looks like; a window scoring above a running quantile of past scores is
+anomalous. It scores before it learns and never learns from a window that a
+rule or the model itself flagged, so an attacker cannot teach it that probing
+is normal. Features are standardised online and squashed into [0, 1], the
+range HalfSpaceTrees expects.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from river import anomaly, preprocessing
+
+from detector.alert import Reason
+
+TOP_CONTRIBUTORS = 3
+
+
+@dataclass(frozen=True, slots=True)
+class ModelVerdict:
+    """A model's judgement of one window: its score, whether it is anomalous and why."""
+
+    score: float
+    anomalous: bool
+    threshold: float
+    contributors: list[Reason]
+
+
+class WindowAnomalyModel:
+    """StandardScaler -> squash -> QuantileFilter(HalfSpaceTrees) over a fixed feature list.
+
+    >>> import random
+    >>> rng = random.Random(0)
+    >>> m = WindowAnomalyModel(["a", "b"], warmup=200, quantile=0.99, seed=1)
+    >>> for _ in range(400):
+    ...     _ = m.score_and_learn({"a": rng.gauss(0, 1), "b": rng.gauss(5, 1)})
+    >>> v = m.score_and_learn({"a": 4.0, "b": -10.0})
+    >>> v.anomalous, v.contributors[0].feature
+    (True, 'b')
+    """
+
+    name = "hst"
+
+    def __init__(
+        self,
+        features: Iterable[str],
+        *,
+        warmup: int = 500,
+        quantile: float = 0.999,
+        seed: int = 7,
+        height: int = 10,
+        n_trees: int = 25,
+        window_size: int = 250,
+    ) -> None:
+        self.features = tuple(sorted(features))
+        self.warmup = warmup
+        self.scaler = preprocessing.StandardScaler()
+        self.detector = anomaly.QuantileFilter(
+            anomaly.HalfSpaceTrees(n_trees=n_trees, height=height, window_size=window_size, seed=seed),
+            q=quantile,
+            protect_anomaly_detector=False,
+        )
+        self.seen = 0
+
+    def _vector(self, features: Mapping[str, float]) -> dict[str, float]:
+        return {name: float(features.get(name, 0.0)) for name in self.features}
+
+    def _squash(self, raw: dict[str, float]) -> tuple[dict[str, float], dict[str, float]]:
+        """Standardised values (z) and their squashing into (0, 1)."""
+        z = self.scaler.transform_one(raw)
+        return z, {name: 0.5 * (1.0 + math.tanh(value / 3.0)) for name, value in z.items()}
+
+    def score_and_learn(self, features: Mapping[str, float], *, flagged: bool = False) -> ModelVerdict:
+        """Score a window, then learn from it unless it was flagged (by rules or by this model)."""
+        raw = self._vector(features)
+        z, x = self._squash(raw)
+        score = float(self.detector.score_one(x))
+        threshold = self.detector.quantile.get() or math.inf
+        warm = self.seen >= self.warmup
+        anomalous = warm and score >= threshold
+        contributors = []
+        if anomalous:
+            ranked = sorted(z.items(), key=lambda item: -abs(item[1]))[:TOP_CONTRIBUTORS]
+            for name, value in ranked:
+                mean = float(self.scaler.means.get(name, 0.0))
+                contributors.append(Reason(feature=name, value=raw[name], op=">" if value > 0 else "<", threshold=mean))
+        if not flagged and not anomalous:
+            self.scaler.learn_one(raw)
+            self.detector.learn_one(x)
+            self.seen += 1
+        return ModelVerdict(score=min(max(score, 0.0), 1.0), anomalous=anomalous, threshold=threshold, contributors=contributors)

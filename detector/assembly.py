@@ -1,0 +1,45 @@
+"""Wiring the stages for a run: database, rules, pipeline and sinks from settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+
+from detector.db.alert_store import AlertStore
+from detector.db.engine import make_engine
+from detector.db.migrate import ensure_schema
+from detector.pipeline import Pipeline
+from detector.settings import Settings
+from detector.sinks.alert_sink import AlertSink
+from featurizers.registry import ALL_FEATURES
+from rules import RuleSet, load_rules
+
+
+def load_ruleset(settings: Settings) -> RuleSet:
+    """Built-in rules plus the configured extra rule paths; raises RuleLoadError listing every problem."""
+    return load_rules(settings.rules, include_builtin=True, known_features=ALL_FEATURES)
+
+
+def open_store(settings: Settings) -> tuple[Engine, AlertStore]:
+    """Connect (one-line error if that fails) and create the schema in an empty database."""
+    engine = make_engine(settings.database_url)
+    ensure_schema(engine)
+    return engine, AlertStore(engine)
+
+
+@dataclass
+class Assembly:
+    engine: Engine
+    store: AlertStore
+    pipeline: Pipeline
+    alert_sink: AlertSink
+
+
+def assemble(settings: Settings) -> Assembly:
+    """Everything a run needs; rules are checked before the database is touched."""
+    ruleset = load_ruleset(settings)
+    engine, store = open_store(settings)
+    pipeline = Pipeline(settings, ruleset, lookup=store.find_open)
+    sink = AlertSink(engine, webhook_enabled=settings.webhook_url is not None)
+    return Assembly(engine, store, pipeline, sink)

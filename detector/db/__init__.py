@@ -1,0 +1,1 @@
+"""The alert store: tables, engine, migrations and queries (SQLite or PostgreSQL)."""

@@ -1,0 +1,176 @@
+"""Reading and changing alerts: the one place the CLI, the sinks and the console use."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from sqlalchemy import Engine, Row, and_, insert, select, update
+
+from detector.alert import Alert, Status
+from detector.db.tables import alert_status_history, alerts, webhook_outbox
+from detector.decide import AlertChange
+
+ALERT_FIELDS = tuple(Alert.model_fields)
+
+
+class AlertNotFound(LookupError):
+    """No alert with that id (or id prefix)."""
+
+
+def parse_time(text: str) -> datetime:
+    """RFC 3339 text -> aware UTC datetime.
+
+    >>> parse_time("2026-11-22T05:01:12.431Z").isoformat()
+    '2026-11-22T05:01:12.431000+00:00'
+    """
+    value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+def format_time(value: datetime) -> str:
+    """Aware or naive-UTC datetime -> ``2026-11-22T05:01:12.431Z``."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    return value.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def alert_from_row(row: Row) -> Alert:
+    """A stored row as the alert contract (exactly the spec's fields)."""
+    data = {name: getattr(row, name) for name in ALERT_FIELDS}
+    data["created_at"] = format_time(row.created_at)
+    return Alert.model_validate(data)
+
+
+def change_values(change: AlertChange) -> dict:
+    """Column values for inserting an alert change."""
+    values = change.alert.model_dump()
+    values["created_at"] = parse_time(change.alert.created_at)
+    values["updated_at"] = datetime.now(timezone.utc)
+    values.update(
+        hit_count=change.hit_count,
+        last_seen_ts=change.last_seen_ts,
+        suppress_until_ts=change.suppress_until_ts,
+    )
+    return values
+
+
+@dataclass(frozen=True)
+class AlertFilter:
+    """What ``alerts list`` (and the console) may filter on; None means any."""
+
+    status: str | None = None
+    severity: str | None = None
+    client_id: str | None = None
+    model_id: str | None = None
+    detector: str | None = None
+    since: datetime | None = None
+    limit: int = 50
+
+
+class AlertStore:
+    """Queries over the alerts, their history and their webhook deliveries."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def find_open(self, client_id: str, model_id: str, detector: str, at_ts: float) -> AlertChange | None:
+        """The open alert for this key whose suppression window covers ``at_ts`` (decide's lookup)."""
+        query = (
+            select(alerts)
+            .where(
+                and_(
+                    alerts.c.client_id == client_id,
+                    alerts.c.model_id == model_id,
+                    alerts.c.detector == detector,
+                    alerts.c.status == "open",
+                    alerts.c.suppress_until_ts >= at_ts,
+                )
+            )
+            .order_by(alerts.c.created_at.desc())
+            .limit(1)
+        )
+        with self.engine.connect() as connection:
+            row = connection.execute(query).first()
+        if row is None:
+            return None
+        return AlertChange(alert_from_row(row), row.hit_count, row.last_seen_ts, row.suppress_until_ts, new=False)
+
+    def list(self, where: AlertFilter) -> list[Row]:
+        """Newest first, with delivery state (``delivery``: pending/delivered/failed or None)."""
+        delivery = (
+            select(webhook_outbox.c.state)
+            .where(webhook_outbox.c.alert_id == alerts.c.alert_id)
+            .order_by(webhook_outbox.c.id.desc())
+            .limit(1)
+            .scalar_subquery()
+            .label("delivery")
+        )
+        query = select(alerts, delivery)
+        for column, value in (
+            (alerts.c.status, where.status),
+            (alerts.c.severity, where.severity),
+            (alerts.c.client_id, where.client_id),
+            (alerts.c.model_id, where.model_id),
+            (alerts.c.detector, where.detector),
+        ):
+            if value is not None:
+                query = query.where(column == value)
+        if where.since is not None:
+            query = query.where(alerts.c.created_at >= where.since)
+        query = query.order_by(alerts.c.created_at.desc(), alerts.c.alert_id.desc()).limit(where.limit)
+        with self.engine.connect() as connection:
+            return list(connection.execute(query))
+
+    def get(self, alert_id: str) -> Row:
+        """One alert by id, or by a unique prefix of at least 6 characters."""
+        with self.engine.connect() as connection:
+            row = connection.execute(select(alerts).where(alerts.c.alert_id == alert_id)).first()
+            if row is None and len(alert_id) >= 6:
+                found = list(connection.execute(select(alerts).where(alerts.c.alert_id.startswith(alert_id)).limit(2)))
+                row = found[0] if len(found) == 1 else None
+        if row is None:
+            raise AlertNotFound(f"no alert {alert_id!r}")
+        return row
+
+    def history(self, alert_id: str) -> list[Row]:
+        with self.engine.connect() as connection:
+            return list(
+                connection.execute(
+                    select(alert_status_history)
+                    .where(alert_status_history.c.alert_id == alert_id)
+                    .order_by(alert_status_history.c.id)
+                )
+            )
+
+    def deliveries(self, alert_id: str) -> list[Row]:
+        with self.engine.connect() as connection:
+            return list(
+                connection.execute(
+                    select(webhook_outbox).where(webhook_outbox.c.alert_id == alert_id).order_by(webhook_outbox.c.id)
+                )
+            )
+
+    def set_status(self, alert_id: str, status: Status, note: str | None = None) -> str:
+        """Change an alert's status, keeping the history; returns the full alert id."""
+        full_id = self.get(alert_id).alert_id
+        now = datetime.now(timezone.utc)
+        with self.engine.begin() as connection:
+            previous = connection.execute(
+                select(alerts.c.status).where(alerts.c.alert_id == full_id).with_for_update()
+            ).scalar_one()
+            connection.execute(update(alerts).where(alerts.c.alert_id == full_id).values(status=status, updated_at=now))
+            connection.execute(
+                insert(alert_status_history).values(
+                    alert_id=full_id, changed_at=now, from_status=previous, to_status=status, note=note
+                )
+            )
+        return full_id
+
+    def export(self) -> Iterator[Alert]:
+        """Every alert as the contract's object, oldest first."""
+        query = select(alerts).order_by(alerts.c.created_at, alerts.c.alert_id)
+        with self.engine.connect() as connection:
+            for row in connection.execute(query):
+                yield alert_from_row(row)

@@ -1,0 +1,79 @@
+"""SQLAlchemy table definitions. The schema itself is owned by the Alembic
+revisions in ``migrations/``; these definitions are what the code queries with
+and must match the newest revision (a test compares them)."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData()
+
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("alert_id", String(26), primary_key=True),
+    Column("v", Integer, nullable=False, default=1),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("severity", String(16), nullable=False),
+    Column("detector", String(128), nullable=False),
+    Column("client_id", String(256), nullable=False),
+    Column("model_id", String(256), nullable=False),
+    Column("score", Float, nullable=False),
+    Column("summary", Text, nullable=False),
+    Column("trigger_event_id", String(128), nullable=False),
+    Column("window_start_ts", Float, nullable=False),
+    Column("window_end_ts", Float, nullable=False),
+    Column("reasons", JSON, nullable=False),
+    Column("features", JSON, nullable=False),
+    Column("evidence_event_ids", JSON, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("hit_count", Integer, nullable=False, default=1),
+    Column("last_seen_ts", Float, nullable=False),
+    Column("suppress_until_ts", Float, nullable=False),
+    Index("ix_alerts_status", "status"),
+    Index("ix_alerts_severity", "severity"),
+    Index("ix_alerts_client_id", "client_id"),
+    Index("ix_alerts_created_at", "created_at"),
+    Index("ix_alerts_dedup", "client_id", "model_id", "detector", "status"),
+)
+
+alert_status_history = Table(
+    "alert_status_history",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("alert_id", String(26), ForeignKey("alerts.alert_id", ondelete="CASCADE"), nullable=False),
+    Column("changed_at", DateTime(timezone=True), nullable=False),
+    Column("from_status", String(16), nullable=True),
+    Column("to_status", String(16), nullable=False),
+    Column("note", Text, nullable=True),
+    Index("ix_alert_status_history_alert_id", "alert_id"),
+)
+
+webhook_outbox = Table(
+    "webhook_outbox",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("alert_id", String(26), ForeignKey("alerts.alert_id", ondelete="CASCADE"), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("state", String(16), nullable=False),  # pending, delivered, failed
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=False),
+    Column("last_error", Text, nullable=True),
+    Column("delivered_at", DateTime(timezone=True), nullable=True),
+    Index("ix_webhook_outbox_due", "state", "next_attempt_at"),
+    Index("ix_webhook_outbox_alert_id", "alert_id"),
+)

@@ -1,0 +1,1 @@
+"""Where results go: the alert store (with the webhook outbox) and dead-letter sinks."""

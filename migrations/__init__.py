@@ -1,0 +1,1 @@
+"""Alembic migrations owning the alert store's schema (``inversion-detector db upgrade``)."""
