@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from detector.alert import MAX_EVIDENCE_EVENTS, Alert, Reason, Severity, severity_rank
+from detector.evidence import Evidence
 from featurizers.state import ClientState
 
 SEVERITY_SCORE = {"info": 0.2, "low": 0.4, "medium": 0.6, "high": 0.8, "critical": 0.95}
@@ -43,6 +44,7 @@ class AlertChange:
     last_seen_ts: float
     suppress_until_ts: float
     new: bool = True
+    evidence: Evidence | None = None
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -85,8 +87,14 @@ class Decider:
     active: OrderedDict[tuple[str, str, str], AlertChange] = field(default_factory=OrderedDict)
 
     def decide(
-        self, hits: list[Hit], client: ClientState, features: Mapping[str, float], trigger_event_id: str
+        self,
+        hits: list[Hit],
+        client: ClientState,
+        features: Mapping[str, float],
+        trigger_event_id: str,
+        evidence: Callable[[Hit], Evidence] | None = None,
     ) -> list[AlertChange]:
+        """Alert changes for the hits on one client's window; ``evidence`` is asked only for new alerts."""
         changes = []
         now = client.last_ts
         for hit in hits:
@@ -97,7 +105,10 @@ class Decider:
             if current is not None and now <= current.suppress_until_ts:
                 changes.append(self._update(current, hit, client, features))
             else:
-                changes.append(self._create(hit, client, features, trigger_event_id))
+                change = self._create(hit, client, features, trigger_event_id)
+                if evidence is not None:
+                    change.evidence = evidence(hit)
+                changes.append(change)
             self.active[key] = changes[-1]
             self.active.move_to_end(key)
         while len(self.active) > self.max_active:

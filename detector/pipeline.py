@@ -16,6 +16,7 @@ import numpy as np
 from detector.anomaly_model import WindowAnomalyModel
 from detector.decide import SEVERITY_SCORE, AlertChange, Decider, Hit, Lookup
 from detector.event import InferenceEvent
+from detector.evidence import Evidence, Series
 from detector.settings import Settings
 from featurizers.base import Featurizer, Observation
 from featurizers.registry import default_featurizers
@@ -132,7 +133,25 @@ class Pipeline:
             )
         for hit in hits:
             self.stats.hits[hit.detector] += 1
-        return self.decider.decide(hits, client, features, trigger_event_id) if hits else []
+        if not hits:
+            return []
+        return self.decider.decide(
+            hits, client, features, trigger_event_id, evidence=lambda hit: self.evidence(client, model, hit)
+        )
+
+    def evidence(self, client: ClientState, model: ModelState, hit: Hit) -> Evidence:
+        """Per-query series of the client's window from every featurizer that keeps some,
+        and the query times of the other clients a group alert names."""
+        series: dict[str, Series] = {}
+        for featurizer in self.featurizers:
+            for name, (times, values) in featurizer.series(client, model).items():
+                series[name] = Series(t=times.tolist(), y=values.tolist())
+        group = {}
+        for other in hit.related_clients:
+            state = self.store.clients.get((client.model_id, other))
+            if state is not None:
+                group[other] = state.ts.ordered().tolist()
+        return Evidence(series=series, group=group)
 
     def _model(self, model_id: str) -> WindowAnomalyModel:
         found = self.models.get(model_id)
@@ -147,7 +166,7 @@ class Pipeline:
         fired = {reason.feature for reason in reasons}
         related: list[str] = []
         for featurizer in self.featurizers:
-            if fired & featurizer.FEATURES.keys() and hasattr(featurizer, "related_clients"):
+            if fired & featurizer.FEATURES.keys():
                 related.extend(featurizer.related_clients(client, model))
         return tuple(dict.fromkeys(related))
 

@@ -49,3 +49,12 @@ class Featurizer(ABC):
     @abstractmethod
     def compute(self, client: ClientState, model: ModelState) -> dict[str, float]:
         """Features of the client's current window; every key is in ``FEATURES``."""
+
+    def series(self, client: ClientState, model: ModelState) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Per-query series of the window worth plotting as evidence: name -> (event times, values),
+        oldest first. Called only when an alert is raised; none by default."""
+        return {}
+
+    def related_clients(self, client: ClientState, model: ModelState, limit: int = 50) -> list[str]:
+        """Other clients this featurizer links to ``client`` (a split attack's group); none by default."""
+        return []

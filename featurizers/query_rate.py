@@ -15,6 +15,7 @@ from featurizers.base import Featurizer, Observation
 from featurizers.state import ClientState, ModelState
 
 RATE_WINDOWS_S = (10.0, 60.0, 600.0)
+SERIES_SPAN = 5
 
 
 class _RateSlot:
@@ -83,3 +84,13 @@ class QueryRate(Featurizer):
             feats["interarrival_cv"] = 1.0
             feats["burstiness"] = 0.0
         return feats
+
+    def series(self, client: ClientState, model: ModelState) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """``query_rate``: queries per second at each query, over the last few gaps (up to 5)."""
+        times = np.sort(client.ts.filled())
+        if len(times) < 2:
+            return {}
+        index = np.arange(1, len(times))
+        span = np.minimum(index, SERIES_SPAN)
+        elapsed = np.maximum(times[index] - times[index - span], 1e-3)
+        return {"query_rate": (times[1:], span / elapsed)}

@@ -9,8 +9,9 @@ from datetime import datetime, timezone
 from sqlalchemy import Engine, Row, and_, insert, select, update
 
 from detector.alert import Alert, Status
-from detector.db.tables import alert_status_history, alerts, webhook_outbox
+from detector.db.tables import alert_evidence, alert_status_history, alerts, webhook_outbox
 from detector.decide import AlertChange
+from detector.evidence import Evidence
 
 ALERT_FIELDS = tuple(Alert.model_fields)
 
@@ -151,6 +152,14 @@ class AlertStore:
                     select(webhook_outbox).where(webhook_outbox.c.alert_id == alert_id).order_by(webhook_outbox.c.id)
                 )
             )
+
+    def evidence(self, alert_id: str) -> Evidence | None:
+        """The series kept with the alert for plotting, if any."""
+        with self.engine.connect() as connection:
+            stored = connection.execute(
+                select(alert_evidence.c.evidence).where(alert_evidence.c.alert_id == alert_id)
+            ).scalar_one_or_none()
+        return None if stored is None else Evidence.model_validate(stored)
 
     def set_status(self, alert_id: str, status: Status, note: str | None = None) -> str:
         """Change an alert's status, keeping the history; returns the full alert id."""

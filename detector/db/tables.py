@@ -77,3 +77,11 @@ webhook_outbox = Table(
     Index("ix_webhook_outbox_due", "state", "next_attempt_at"),
     Index("ix_webhook_outbox_alert_id", "alert_id"),
 )
+
+alert_evidence = Table(
+    "alert_evidence",
+    metadata,
+    Column("alert_id", String(26), ForeignKey("alerts.alert_id", ondelete="CASCADE"), primary_key=True),
+    Column("evidence", JSON, nullable=False),
+)
+"""What the console plots, bounded by the client's window (see ``detector.evidence``)."""

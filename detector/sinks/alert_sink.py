@@ -12,7 +12,7 @@ from sqlalchemy import Connection, Engine, insert, update
 
 from detector.alert import new_alert_id, utc_now_iso
 from detector.db.alert_store import change_values
-from detector.db.tables import alert_status_history, alerts, webhook_outbox
+from detector.db.tables import alert_evidence, alert_status_history, alerts, webhook_outbox
 from detector.decide import AlertChange
 
 
@@ -32,6 +32,7 @@ class AlertSink:
             earlier = self.pending.get(change.alert.alert_id)
             if earlier is not None and earlier.new:
                 change.new = True  # still unwritten: insert the latest state
+                change.evidence = earlier.evidence
             self.pending[change.alert.alert_id] = change
 
     def flush(self, connection: Connection | None = None) -> dict[str, AlertChange]:
@@ -72,7 +73,7 @@ class AlertSink:
                     update={"alert_id": new_alert_id(), "created_at": utc_now_iso(), "status": "open"}
                 )
                 change = replaced[alert_id] = AlertChange(
-                    alert, 1, change.last_seen_ts, change.suppress_until_ts, new=True
+                    alert, 1, change.last_seen_ts, change.suppress_until_ts, new=True, evidence=change.evidence
                 )
             self._insert(connection, change, now)
         return replaced
@@ -85,6 +86,10 @@ class AlertSink:
             )
         )
         self.created += 1
+        if change.evidence is not None:
+            connection.execute(
+                insert(alert_evidence).values(alert_id=change.alert.alert_id, evidence=change.evidence.model_dump())
+            )
         if self.webhook_enabled:
             connection.execute(
                 insert(webhook_outbox).values(

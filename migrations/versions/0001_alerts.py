@@ -1,4 +1,4 @@
-"""Alerts, their status history and the webhook outbox.
+"""Alerts, their status history, evidence series and the webhook outbox.
 
 Revision ID: 0001
 Revises:
@@ -68,9 +68,15 @@ def upgrade() -> None:
     )
     op.create_index("ix_webhook_outbox_due", "webhook_outbox", ["state", "next_attempt_at"])
     op.create_index("ix_webhook_outbox_alert_id", "webhook_outbox", ["alert_id"])
+    op.create_table(
+        "alert_evidence",
+        sa.Column("alert_id", sa.String(26), sa.ForeignKey("alerts.alert_id", ondelete="CASCADE"), primary_key=True),
+        sa.Column("evidence", sa.JSON, nullable=False),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("alert_evidence")
     op.drop_table("webhook_outbox")
     op.drop_table("alert_status_history")
     op.drop_table("alerts")
