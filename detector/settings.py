@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     model_quantile: float = Field(
         0.999, gt=0.5, lt=1.0, description="anomaly-score quantile above which a window is anomalous"
     )
+    console_token: SecretStr | None = Field(
+        None, description="token the console requires (Bearer or Basic password) when bound beyond loopback"
+    )
     metrics_port: int = Field(8000, ge=0, le=65535, description="HTTP port for /healthz and /metrics")
 
     @field_validator("rules", mode="before")

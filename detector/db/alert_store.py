@@ -177,6 +177,24 @@ class AlertStore:
             )
         return full_id
 
+    def redeliver(self, alert_id: str) -> str:
+        """Queue the alert for webhook delivery again (a failed or delivered one, or one never queued)."""
+        full_id = self.get(alert_id).alert_id
+        now = datetime.now(timezone.utc)
+        with self.engine.begin() as connection:
+            reset = connection.execute(
+                update(webhook_outbox)
+                .where(webhook_outbox.c.alert_id == full_id)
+                .values(state="pending", attempts=0, next_attempt_at=now, last_error=None, delivered_at=None)
+            )
+            if reset.rowcount == 0:
+                connection.execute(
+                    insert(webhook_outbox).values(
+                        alert_id=full_id, created_at=now, state="pending", attempts=0, next_attempt_at=now
+                    )
+                )
+        return full_id
+
     def export(self) -> Iterator[Alert]:
         """Every alert as the contract's object, oldest first."""
         query = select(alerts).order_by(alerts.c.created_at, alerts.c.alert_id)
