@@ -62,13 +62,16 @@ class Pipeline:
         featurizers: Sequence[Featurizer] | None = None,
         lookup: Lookup | None = None,
         store: StateStore | None = None,
+        models: dict[str, WindowAnomalyModel] | None = None,
     ) -> None:
+        """``store`` and ``models`` may be shared or split: the worker runs one pipeline per
+        partition, each with its own client store, sharing per-model state and River models."""
         self.settings = settings
         self.ruleset = ruleset
         self.featurizers = list(featurizers) if featurizers is not None else default_featurizers()
         self.store = store or StateStore(settings.window, settings.max_clients, settings.idle_ttl_s)
         self.decider = Decider(lookup=lookup, max_active=settings.max_clients)
-        self.models: dict[str, WindowAnomalyModel] = {}
+        self.models: dict[str, WindowAnomalyModel] = {} if models is None else models
         self.model_features = sorted(
             {name for f in self.featurizers for name in f.FEATURES} - MODEL_EXCLUDED_FEATURES
         )

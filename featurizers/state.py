@@ -172,12 +172,19 @@ class StateStore:
     (['d'], 3)
     """
 
-    def __init__(self, window: int = 64, max_clients: int = 100_000, idle_ttl_s: float = 3600.0) -> None:
+    def __init__(
+        self,
+        window: int = 64,
+        max_clients: int = 100_000,
+        idle_ttl_s: float = 3600.0,
+        models: dict[str, ModelState] | None = None,
+    ) -> None:
         self.window = window
         self.max_clients = max_clients
         self.idle_ttl_s = idle_ttl_s
         self.clients: OrderedDict[tuple[str, str], ClientState] = OrderedDict()
-        self.models: dict[str, ModelState] = {}
+        self.models: dict[str, ModelState] = {} if models is None else models
+        """Per-model context; several stores (one per Kafka partition) may share one dict."""
         self.evicted = 0
 
     def model(self, model_id: str) -> ModelState:
