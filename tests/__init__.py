@@ -1,0 +1,1 @@
+"""The test suite; ``tests.services`` is importable so benchmarks can start the same servers."""

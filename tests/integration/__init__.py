@@ -1,0 +1,1 @@
+"""Tests against a real PostgreSQL server and a real Kafka-protocol broker."""
