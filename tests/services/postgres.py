@@ -30,6 +30,7 @@ INSTALL_HINT = "apt-get install -y postgresql"
 SERVER_USER = "postgres"
 SUPERUSER = "postgres"
 SERVER_BINARIES = ("initdb", "postgres", "pg_ctl")
+DEBIAN_VERSIONS = Path("/usr/lib/postgresql")
 
 
 def _version_key(bindir: Path) -> tuple[int, ...]:
@@ -49,13 +50,13 @@ def find_bindir() -> Path:
         reported = subprocess.run([pg_config, "--bindir"], capture_output=True, text=True, check=False).stdout.strip()
         if reported:
             candidates.append(Path(reported))
-    candidates.extend(sorted(Path("/usr/lib/postgresql").glob("*/bin"), key=_version_key, reverse=True))
+    candidates.extend(sorted(DEBIAN_VERSIONS.glob("*/bin"), key=_version_key, reverse=True))
     for bindir in candidates:
         if all((bindir / name).is_file() for name in SERVER_BINARIES):
             return bindir
     raise ServiceError(
         "PostgreSQL server binaries (initdb, postgres, pg_ctl) not found via `pg_config --bindir` "
-        f"or in /usr/lib/postgresql/*/bin: {INSTALL_HINT}"
+        f"or in {DEBIAN_VERSIONS}/*/bin: {INSTALL_HINT}"
     )
 
 
