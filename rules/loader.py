@@ -263,7 +263,8 @@ def _field_path(loc: tuple[int | str, ...]) -> str:
 def _kind(value: object) -> str:
     if value is None:
         return "empty"
-    return {dict: "a mapping", list: "a list", str: "a string"}.get(type(value), f"a {type(value).__name__}")
+    kinds: dict[type, str] = {dict: "a mapping", list: "a list", str: "a string"}
+    return kinds.get(type(value), f"a {type(value).__name__}")
 
 
 def _message(error: Any) -> str:

@@ -114,4 +114,4 @@ def test_condition_serialises_as_written_and_round_trips() -> None:
 
 def test_rules_are_immutable() -> None:
     with pytest.raises(ValidationError):
-        rule().severity = "high"  # type: ignore[misc]
+        rule().severity = "high"
