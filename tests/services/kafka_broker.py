@@ -20,6 +20,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import tempfile
+from contextlib import closing
 from importlib import resources
 from pathlib import Path
 from types import TracebackType
@@ -53,8 +54,8 @@ class KafkaBroker:
         self.binary = find_tansu()
         self.port = port or free_loopback_port()
         self.startup_timeout = startup_timeout
-        self._scratch = None if log_path is not None else Path(tempfile.mkdtemp(prefix="invdet-kafka-"))
-        self.log_path = log_path if log_path is not None else self._scratch / "tansu.log"
+        self.log_path = log_path
+        self._scratch: Path | None = None
         self._process: subprocess.Popen | None = None
 
     @property
@@ -78,6 +79,9 @@ class KafkaBroker:
     def start(self) -> None:
         """Start the broker and wait until it accepts connections (an empty broker: memory storage)."""
         url = f"tcp://{self.bootstrap}"
+        if self.log_path is None:
+            self._scratch = Path(tempfile.mkdtemp(prefix="invdet-kafka-"))
+            self.log_path = self._scratch / "tansu.log"
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as log:
             self._process = subprocess.Popen(
@@ -111,15 +115,13 @@ class KafkaBroker:
             self._process = None
         if self._scratch is not None:
             shutil.rmtree(self._scratch, ignore_errors=True)
+            self._scratch = self.log_path = None
 
     def create_topic(self, name: str, partitions: int = 1) -> str:
         """Create topic ``name`` with ``partitions`` partitions, check the broker reports them, and return ``name``."""
-        admin = KafkaAdminClient(bootstrap_servers=self.bootstrap, client_id="test-services-admin")
-        try:
+        with closing(self._admin()) as admin:
             admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1)])
             (described,) = admin.describe_topics([name])
-        finally:
-            admin.close()
         found = len(described["partitions"])
         if described["error_code"] != 0 or found != partitions:
             raise ServiceError(f"topic {name!r}: asked for {partitions} partitions, the broker reports {found}: {described}")
@@ -127,8 +129,8 @@ class KafkaBroker:
 
     def delete_topic(self, name: str) -> None:
         """Delete topic ``name`` and the records it holds."""
-        admin = KafkaAdminClient(bootstrap_servers=self.bootstrap, client_id="test-services-admin")
-        try:
+        with closing(self._admin()) as admin:
             admin.delete_topics([name])
-        finally:
-            admin.close()
+
+    def _admin(self) -> KafkaAdminClient:
+        return KafkaAdminClient(bootstrap_servers=self.bootstrap, client_id="test-services-admin")
