@@ -23,11 +23,17 @@ import tempfile
 from contextlib import closing
 from importlib import resources
 from pathlib import Path
-from types import TracebackType
 
 from kafka.admin import KafkaAdminClient, NewTopic
 
-from tests.services.launch import ServiceError, accepts_connections, free_loopback_port, wait_until_ready
+from tests.services.launch import (
+    LaunchedServer,
+    ServiceError,
+    accepts_connections,
+    free_loopback_port,
+    spawn,
+    wait_until_ready,
+)
 
 INSTALL_HINT = "pip install -e '.[test]'"
 
@@ -43,11 +49,11 @@ def find_tansu() -> Path:
     return binary
 
 
-class KafkaBroker:
+class KafkaBroker(LaunchedServer):
     """A single Tansu broker on 127.0.0.1 with memory storage; its output goes to ``log_path``.
 
     Use it as a context manager: entering starts the broker, leaving stops it.
-    Without ``log_path``, the log is written to a temporary folder removed on stop.
+    Without ``log_path``, the log is written to a temporary folder removed on leaving.
     """
 
     def __init__(self, *, port: int | None = None, log_path: Path | None = None, startup_timeout: float = 30.0) -> None:
@@ -63,19 +69,6 @@ class KafkaBroker:
         """The bootstrap servers string for clients: ``127.0.0.1:PORT``."""
         return f"127.0.0.1:{self.port}"
 
-    def __enter__(self) -> KafkaBroker:
-        try:
-            self.start()
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
-    ) -> None:
-        self.stop()
-
     def start(self) -> None:
         """Start the broker and wait until it accepts connections (an empty broker: memory storage)."""
         url = f"tcp://{self.bootstrap}"
@@ -83,18 +76,15 @@ class KafkaBroker:
             self._scratch = Path(tempfile.mkdtemp(prefix="invdet-kafka-"))
             self.log_path = self._scratch / "tansu.log"
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        with self.log_path.open("ab") as log:
-            self._process = subprocess.Popen(
-                [
-                    str(self.binary), "broker",
-                    "--listener-url", url,
-                    "--advertised-listener-url", url,
-                    "--storage-engine", "memory://tansu/",
-                ],
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )  # fmt: skip
+        self._process = spawn(
+            [
+                str(self.binary), "broker",
+                "--listener-url", url,
+                "--advertised-listener-url", url,
+                "--storage-engine", "memory://tansu/",
+            ],
+            self.log_path,
+        )  # fmt: skip
         wait_until_ready(
             self._process,
             lambda: accepts_connections(self.port),
@@ -104,7 +94,7 @@ class KafkaBroker:
         )
 
     def stop(self) -> None:
-        """Stop the broker (every topic and offset is lost) and remove a temporary log folder."""
+        """Stop the broker: every topic and offset is lost."""
         if self._process is not None:
             self._process.terminate()
             try:
@@ -113,6 +103,10 @@ class KafkaBroker:
                 self._process.kill()
                 self._process.wait(timeout=10)
             self._process = None
+
+    def close(self) -> None:
+        """Stop the broker and remove the temporary log folder, if it made one."""
+        self.stop()
         if self._scratch is not None:
             shutil.rmtree(self._scratch, ignore_errors=True)
             self._scratch = self.log_path = None

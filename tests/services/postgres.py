@@ -19,12 +19,11 @@ import shutil
 import subprocess
 import tempfile
 from pathlib import Path
-from types import TracebackType
 
 import psycopg2
 from psycopg2 import sql
 
-from tests.services.launch import ServiceError, free_loopback_port, wait_until_ready
+from tests.services.launch import LaunchedServer, ServiceError, free_loopback_port, spawn, wait_until_ready
 
 INSTALL_HINT = "apt-get install -y postgresql"
 SERVER_USER = "postgres"
@@ -74,7 +73,7 @@ def _server_account() -> str | None:
     return SERVER_USER
 
 
-class PostgresServer:
+class PostgresServer(LaunchedServer):
     """A PostgreSQL cluster of its own, listening on 127.0.0.1 with trust authentication.
 
     Use it as a context manager: entering inits the cluster and starts the
@@ -110,41 +109,25 @@ class PostgresServer:
     def database_url(self, name: str) -> str:
         return f"postgresql+psycopg2://{SUPERUSER}@127.0.0.1:{self.port}/{name}"
 
-    def __enter__(self) -> PostgresServer:
-        try:
-            self.start()
-        except BaseException:
-            self.close()
-            raise
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
-    ) -> None:
-        self.close()
-
     def start(self) -> None:
         """Start the server (initialising the cluster the first time) and wait until it accepts connections."""
         if self.root is None:
             self._init_cluster()
-        with self.log_path.open("ab") as log:
-            self._process = subprocess.Popen(
-                self._as_account(
-                    [
-                        str(self.bindir / "postgres"),
-                        "-D", str(self.data_dir),
-                        "-h", "127.0.0.1",
-                        "-p", str(self.port),
-                        "-c", "unix_socket_directories=",
-                        "-c", "fsync=off",
-                        "-c", "synchronous_commit=off",
-                        "-c", "full_page_writes=off",
-                    ]
-                ),
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )  # fmt: skip
+        self._process = spawn(
+            self._as_account(
+                [
+                    str(self.bindir / "postgres"),
+                    "-D", str(self.data_dir),
+                    "-h", "127.0.0.1",
+                    "-p", str(self.port),
+                    "-c", "unix_socket_directories=",
+                    "-c", "fsync=off",
+                    "-c", "synchronous_commit=off",
+                    "-c", "full_page_writes=off",
+                ]
+            ),
+            self.log_path,
+        )  # fmt: skip
         wait_until_ready(
             self._process,
             self._accepts_sessions,
