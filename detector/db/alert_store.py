@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 
-from sqlalchemy import Engine, Row, and_, insert, select, update
+from sqlalchemy import Engine, Row, Select, and_, case, func, insert, select, update
 
-from detector.alert import Alert, Status
+from detector.alert import SEVERITIES, Alert, Status
 from detector.db.tables import alert_evidence, alert_status_history, alerts, webhook_outbox
 from detector.decide import AlertChange
 from detector.evidence import Evidence
@@ -201,3 +201,66 @@ class AlertStore:
         with self.engine.connect() as connection:
             for row in connection.execute(query):
                 yield alert_from_row(row)
+
+    QUEUE_SORTS = ("created", "severity", "score")
+    """Orders :meth:`page` knows, each newest / most severe / highest first (ties: newest first)."""
+
+    def _matching(self, where: AlertFilter, *columns) -> Select:
+        """``columns`` of the alerts that pass every filter of ``where`` (its ``limit`` aside)."""
+        query = select(*columns)
+        for column, value in (
+            (alerts.c.status, where.status),
+            (alerts.c.severity, where.severity),
+            (alerts.c.client_id, where.client_id),
+            (alerts.c.model_id, where.model_id),
+            (alerts.c.detector, where.detector),
+        ):
+            if value is not None:
+                query = query.where(column == value)
+        if where.since is not None:
+            query = query.where(alerts.c.created_at >= where.since)
+        return query
+
+    def page(self, where: AlertFilter, *, sort: str = "created", offset: int = 0) -> list[Row]:
+        """Up to ``where.limit`` rows from ``offset`` in ``sort`` order, with ``delivery`` as :meth:`list` has it."""
+        if sort not in self.QUEUE_SORTS:
+            raise ValueError(f"unknown sort {sort!r}: one of {', '.join(self.QUEUE_SORTS)}")
+        delivery = (
+            select(webhook_outbox.c.state)
+            .where(webhook_outbox.c.alert_id == alerts.c.alert_id)
+            .order_by(webhook_outbox.c.id.desc())
+            .limit(1)
+            .scalar_subquery()
+            .label("delivery")
+        )
+        first = {
+            "created": [],
+            "severity": [case({name: rank for rank, name in enumerate(SEVERITIES)}, value=alerts.c.severity).desc()],
+            "score": [alerts.c.score.desc()],
+        }[sort]
+        query = (
+            self._matching(where, alerts, delivery)
+            .order_by(*first, alerts.c.created_at.desc(), alerts.c.alert_id.desc())
+            .offset(offset)
+            .limit(where.limit)
+        )
+        with self.engine.connect() as connection:
+            return list(connection.execute(query))
+
+    def count(self, where: AlertFilter) -> int:
+        """How many alerts pass ``where`` (its ``limit`` aside): the size of every page together."""
+        with self.engine.connect() as connection:
+            return connection.execute(self._matching(where, func.count())).scalar_one()
+
+    def severity_counts(self, where: AlertFilter) -> dict[str, int]:
+        """Alerts per severity (every severity, most severe first) under ``where`` without its severity filter,
+        so each count says what choosing that severity would show."""
+        query = self._matching(replace(where, severity=None), alerts.c.severity, func.count()).group_by(alerts.c.severity)
+        with self.engine.connect() as connection:
+            found = dict(connection.execute(query).tuples().all())
+        return {name: found.get(name, 0) for name in reversed(SEVERITIES)}
+
+    def detectors(self) -> list[str]:
+        """Every detector that has raised an alert, sorted (for a filter list)."""
+        with self.engine.connect() as connection:
+            return list(connection.execute(select(alerts.c.detector).distinct().order_by(alerts.c.detector)).scalars())
