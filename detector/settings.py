@@ -46,6 +46,12 @@ class Settings(BaseSettings):
     )
     metrics_port: int = Field(8000, ge=0, le=65535, description="HTTP port for /healthz and /metrics")
 
+    @field_validator("webhook_url", "webhook_secret", "console_token", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        """``INVDET_WEBHOOK_URL=`` (as compose files write it) means no webhook."""
+        return None if isinstance(value, str) and not value.strip() else value
+
     @field_validator("rules", mode="before")
     @classmethod
     def _split_paths(cls, value: object) -> object:
