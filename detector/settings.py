@@ -1,17 +1,48 @@
-"""Settings: defaults, then ``INVDET_*`` environment variables, then command-line flags.
+"""Settings: defaults, then a TOML file, then ``INVDET_*`` environment variables, then command-line flags.
 
 Operators and scripts depend on these names; ``inversion-detector config show``
-prints the effective values (secrets masked).
+prints the effective values (secrets masked). The optional TOML file
+(``--config FILE`` or ``INVDET_CONFIG``) holds the same names as top-level
+keys; an unknown key or a wrong value stops the start with one line per
+problem naming the file, the line and the key (:class:`ConfigError`).
 """
 
 from __future__ import annotations
 
-from typing import Annotated
+import difflib
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    InitSettingsSource,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 DEFAULT_DATABASE_URL = "sqlite:///./inversion-detector.db"
+ENV_PREFIX = "INVDET_"
+CONFIG_ENV = "INVDET_CONFIG"
+"""Environment variable naming the TOML settings file (``--config`` wins over it)."""
+
+_FILE_VALUES: ContextVar[Mapping[str, Any]] = ContextVar("settings_file_values", default={})
+"""Values read from the TOML file for the :class:`Settings` being built (see :meth:`Settings.load`)."""
+
+
+class ConfigError(Exception):
+    """Settings that cannot be used; ``errors`` holds one line per problem, each naming where it is."""
+
+    def __init__(self, errors: list[str]) -> None:
+        self.errors = errors
+        super().__init__("\n".join(errors))
 
 
 class Settings(BaseSettings):
@@ -21,7 +52,7 @@ class Settings(BaseSettings):
     ['a.yaml', 'b/']
     """
 
-    model_config = SettingsConfigDict(env_prefix="INVDET_", extra="forbid", validate_default=True)
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", validate_default=True)
 
     database_url: str = Field(DEFAULT_DATABASE_URL, description="SQLAlchemy URL of the alert store")
     kafka_bootstrap_servers: str = Field("localhost:9092", description="Kafka bootstrap servers, comma-separated")
@@ -44,13 +75,35 @@ class Settings(BaseSettings):
     console_token: SecretStr | None = Field(
         None, description="token the console requires (Bearer or Basic password) when bound beyond loopback"
     )
-    metrics_port: int = Field(8000, ge=0, le=65535, description="HTTP port for /healthz and /metrics")
+    metrics_port: int = Field(8000, ge=0, le=65535, description="HTTP port for /healthz, /readyz and /metrics (0 = off)")
 
-    @field_validator("webhook_url", "webhook_secret", "console_token", mode="before")
-    @classmethod
-    def _empty_is_unset(cls, value: object) -> object:
-        """``INVDET_WEBHOOK_URL=`` (as compose files write it) means no webhook."""
-        return None if isinstance(value, str) and not value.strip() else value
+    kafka_client: Literal["kafka-python", "confluent"] = Field(
+        "kafka-python", description="Kafka client library: kafka-python, or confluent (the [confluent] extra)"
+    )
+    kafka_session_timeout_ms: int = Field(
+        10_000, ge=1000, description="consumer-group session timeout: how soon a dead worker's partitions move"
+    )
+    kafka_fetch_max_wait_ms: int = Field(100, ge=0, description="longest a fetch waits for data on the broker")
+    kafka_poll_timeout_ms: int = Field(500, ge=0, description="longest one poll waits when there is nothing to read")
+    batch_size: int = Field(2000, ge=1, description="most records processed per poll")
+    checkpoint_every_events: int = Field(
+        10_000, ge=1, description="checkpoint after this many consumed records (or checkpoint_every_s)"
+    )
+    checkpoint_every_s: float = Field(5.0, gt=0, description="checkpoint at least this often while records arrive")
+    shutdown_timeout_s: float = Field(
+        20.0, gt=0, description="on SIGTERM/SIGINT, finish, checkpoint and leave the group within this bound"
+    )
+    db_retry_max_s: float = Field(5.0, gt=0, description="longest pause between retries while the database is down")
+    webhook_timeout_s: float = Field(5.0, gt=0, description="timeout of one webhook POST")
+    webhook_max_attempts: int = Field(10, ge=1, description="delivery attempts before an alert's webhook is failed")
+    webhook_backoff_s: float = Field(1.0, gt=0, description="delay before the first webhook retry (then doubling)")
+    webhook_backoff_max_s: float = Field(600.0, gt=0, description="longest delay between webhook retries")
+    webhook_poll_s: float = Field(1.0, gt=0, description="how often the dispatcher looks for due deliveries")
+    webhook_in_worker: bool = Field(
+        True, description="run the webhook dispatcher inside `run` (else run `inversion-detector webhook`)"
+    )
+    log_format: Literal["json", "text"] = Field("json", description="log lines of `run` and `webhook`")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="least severe level logged")
 
     @field_validator("rules", mode="before")
     @classmethod
@@ -59,10 +112,120 @@ class Settings(BaseSettings):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Flags over environment over the TOML file over defaults."""
+        return init_settings, env_settings, InitSettingsSource(settings_cls, dict(_FILE_VALUES.get()))
+
+    @classmethod
+    def load(cls, config_file: str | os.PathLike | None = None, **overrides: Any) -> Settings:
+        """Settings from the TOML file (``config_file``, else ``$INVDET_CONFIG``, else none),
+        the environment and ``overrides``; raises :class:`ConfigError` listing every problem."""
+        path = config_file or os.environ.get(CONFIG_ENV) or None
+        config = ConfigFile.read(Path(path)) if path else ConfigFile(None, {}, [])
+        errors = config.unknown_keys(cls.model_fields)
+        known = {key: value for key, value in config.values.items() if key in cls.model_fields}
+        token = _FILE_VALUES.set(known)
+        try:
+            settings = cls(**overrides)
+        except ValidationError as exc:
+            errors += [_locate(error, overrides, config) for error in exc.errors(include_url=False)]
+        finally:
+            _FILE_VALUES.reset(token)
+        if errors:
+            raise ConfigError(errors)
+        return settings
+
     def masked(self) -> dict[str, object]:
-        """The effective settings with secrets replaced by ``***``."""
+        """The effective settings with secrets replaced by ``***`` (and hidden in URLs)."""
         shown = self.model_dump()
         for name, value in shown.items():
             if isinstance(value, SecretStr):
                 shown[name] = "***"
+        shown["database_url"] = mask_url(self.database_url)
+        shown["webhook_url"] = None if self.webhook_url is None else mask_url(self.webhook_url, keep_path=False)
         return shown
+
+
+def mask_url(url: str, *, keep_path: bool = True) -> str:
+    """A URL fit for logs: the password hidden and, unless ``keep_path``, the path and query too
+    (webhook URLs often carry their token there).
+
+    >>> mask_url("postgresql://u:pw@db:5432/alerts")
+    'postgresql://u:***@db:5432/alerts'
+    >>> mask_url("https://hooks.example.com/T0/B1/xyz?k=1", keep_path=False)
+    'https://hooks.example.com/***'
+    """
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    if parts.username is not None:
+        host = f"{parts.username}{':***' if parts.password is not None else ''}@{host}"
+    if not parts.scheme or not host:
+        return "***"
+    if keep_path:
+        return f"{parts.scheme}://{host}{parts.path}" + (f"?{parts.query}" if parts.query else "")
+    hidden = parts.path not in ("", "/") or parts.query
+    return f"{parts.scheme}://{host}" + ("/***" if hidden else "")
+
+
+class ConfigFile:
+    """A TOML settings file: its top-level values and the line each key is set on."""
+
+    def __init__(self, path: Path | None, values: dict[str, Any], lines: list[str]) -> None:
+        self.path = path
+        self.values = values
+        self.lines = lines
+
+    @classmethod
+    def read(cls, path: Path) -> ConfigFile:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError([f"{path}: cannot read the settings file ({exc.__class__.__name__}: {exc})"]) from None
+        try:
+            values = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError([f"{path}: not valid TOML: {exc}"]) from None
+        return cls(path, values, text.splitlines())
+
+    def line_of(self, key: str) -> int | None:
+        """The 1-based line setting ``key`` at the top level (``key =``, ``"key" =`` or ``[key]``)."""
+        pattern = re.compile(rf"""^\s*(\[\s*)?(["']?){re.escape(key)}\2\s*(=|\])""")
+        return next((number for number, line in enumerate(self.lines, 1) if pattern.match(line)), None)
+
+    def where(self, key: str) -> str:
+        line = self.line_of(key)
+        return f"{self.path}:{line}" if line is not None else f"{self.path}"
+
+    def unknown_keys(self, known: Mapping[str, object]) -> list[str]:
+        errors = []
+        for key in self.values:
+            if key in known:
+                continue
+            close = difflib.get_close_matches(key, list(known), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            errors.append(f"{self.where(key)}: {key}: unknown setting{hint}")
+        return errors
+
+
+def _locate(error: Mapping[str, Any], overrides: Mapping[str, Any], config: ConfigFile) -> str:
+    """One line naming where a wrong value came from: a flag, the environment or the file."""
+    key = str(error["loc"][0]) if error["loc"] else "settings"
+    message = error["msg"]
+    if key in overrides:
+        return f"setting {key}: {message}"
+    env_name = f"{ENV_PREFIX}{key}".upper()
+    if env_name in {name.upper() for name in os.environ}:
+        return f"environment {env_name}: {message}"
+    if key in config.values:
+        return f"{config.where(key)}: {key}: {message}"
+    return f"setting {key}: {message}"
