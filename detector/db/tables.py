@@ -13,6 +13,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -85,3 +86,39 @@ alert_evidence = Table(
     Column("evidence", JSON, nullable=False),
 )
 """What the console plots, bounded by the client's window (see ``detector.evidence``)."""
+
+consumer_offsets = Table(
+    "consumer_offsets",
+    metadata,
+    Column("group_id", String(255), primary_key=True),
+    Column("topic", String(255), primary_key=True),
+    Column("partition", Integer, primary_key=True),
+    Column("next_offset", BigInteger, nullable=True),
+    Column("epoch", Integer, nullable=False, default=0),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+"""The worker's position per partition, written with the alerts and state it covers: the source of
+truth on restart (Kafka's committed offset is the fallback). ``next_offset`` is NULL until the first
+checkpoint; ``epoch`` grows on every assignment, so a worker that lost a partition cannot overwrite
+the checkpoints of its new owner."""
+
+state_snapshots = Table(
+    "state_snapshots",
+    metadata,
+    Column("group_id", String(255), primary_key=True),
+    Column("topic", String(255), primary_key=True),
+    Column("partition", Integer, primary_key=True),
+    Column("blob", LargeBinary, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+"""The per-client state of one partition at its checkpointed offset (see ``detector.worker.snapshot``)."""
+
+model_snapshots = Table(
+    "model_snapshots",
+    metadata,
+    Column("group_id", String(255), primary_key=True),
+    Column("model_id", String(256), primary_key=True),
+    Column("blob", LargeBinary, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+"""Per-model state (input normaliser, labels, cross-client index, River model); the last writer wins."""
