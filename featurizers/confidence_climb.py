@@ -1,0 +1,286 @@
+"""Confidence climb: a class whose confidence a client drives up, and queries that hug the boundary.
+
+Model inversion (Fredrikson et al. 2015) and score-based evasion (ZOO, SimBA,
+Square attack) optimise the model's own output: over hundreds of queries the
+confidence of one target class climbs steadily, probes around each point
+differ only slightly. Decision-based attacks (Boundary attack, HopSkipJump)
+instead stay on the decision boundary: the top-2 margin is small and the label
+flips between near-identical inputs. Real users do not optimise the output:
+their confidences wander, and near-identical inputs (retries, video frames)
+keep their label.
+
+Per event this featurizer keeps, bounded by the window, the top-1 confidence,
+the top-2 margin, the top label and whether the label flipped against a
+near-identical previous input (the distance comes from ``gradient_walk``,
+which runs before it). With full scores it also keeps a per-class confidence
+history for at most ``MAX_TRACKED_CLASSES`` classes (all of them for small
+models; for large ones the classes that reached the top two, replacing the
+one with the least recent confidence mass). With only a top-1 label and
+confidence, the climb is measured on the confidence of the most frequent label.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from featurizers.base import Featurizer, Observation
+from featurizers.gradient_walk import NEAR_DISTANCE, walk_series
+from featurizers.ring import Ring
+from featurizers.state import ClientState, ModelState
+
+MAX_TRACKED_CLASSES = 32
+"""Classes whose confidence history is kept per client (bounds memory for 1000-class models)."""
+
+MASS_DECAY = 0.95
+"""Per-query decay of a tracked class's confidence mass (about the last 20 queries count)."""
+
+BOUNDARY_MARGIN = 0.1
+"""Top-1 minus top-2 confidence below which a query is on the decision boundary."""
+
+BOUNDARY_TOP1 = 0.5 + BOUNDARY_MARGIN / 2
+"""With top-1 only: a margin below ``BOUNDARY_MARGIN`` needs top-1 below this (top-2 <= 1 - top-1)."""
+
+MIN_FIT_POINTS = 8
+"""Queries with a class's confidence needed before its slope is fitted."""
+
+RISE_TOLERANCE = 0.02
+"""A drop smaller than this between consecutive queries does not end a rising run (probe noise)."""
+
+MIN_RUN_GAIN = 0.05
+"""A run counts as rising only if it gained at least this much confidence."""
+
+CONF, MARGIN, LABEL, FLIP = range(4)
+
+
+class ConfidenceSeries:
+    """Per-event confidence series of one client (NaN where unknown)."""
+
+    __slots__ = ("rows", "tracked", "classes", "column_of", "mass", "n_scores", "last_input_label")
+
+    def __init__(self, window: int) -> None:
+        self.rows = Ring(window, width=4)
+        """top-1 confidence, top-2 margin, top label (-1 unknown), label flip (1/0, NaN if no near input before)."""
+        self.tracked: Ring | None = None
+        """Per-class confidences of the classes in ``classes``, one row per event since the first scores."""
+        self.classes = np.zeros(0, dtype=np.int64)
+        self.column_of: dict[int, int] = {}
+        self.mass = np.zeros(0, dtype=np.float32)
+        self.n_scores = 0
+        """Length of the last score vector (the model's class count as the API reports it)."""
+        self.last_input_label = -1
+
+    def track(self, window: int, n_scores: int) -> None:
+        """Start (or restart, if the score length changed) the per-class history."""
+        width = min(n_scores, MAX_TRACKED_CLASSES)
+        self.tracked = Ring(window, width=width)
+        self.classes = np.arange(width, dtype=np.int64)
+        self.column_of = {c: c for c in range(width)}
+        self.mass = np.zeros(width, dtype=np.float32)
+        self.n_scores = n_scores
+
+    def admit(self, cls: int) -> None:
+        """Track ``cls``, replacing the tracked class with the least confidence mass (its history is dropped)."""
+        if cls in self.column_of:
+            return
+        column = int(self.mass.argmin())
+        del self.column_of[int(self.classes[column])]
+        self.classes[column] = cls
+        self.column_of[cls] = column
+        self.mass[column] = 1.0  # survives a few queries even if it fell back at once
+        self.tracked.data[:, column] = np.nan
+
+    @property
+    def nbytes(self) -> int:
+        total = self.rows.nbytes + self.classes.nbytes + self.mass.nbytes + 48 * len(self.column_of) + 64
+        return total + (self.tracked.nbytes if self.tracked is not None else 0)
+
+
+def _slopes(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Least-squares slope per column of ``y`` (rows = queries, NaN = missing) and the points behind it."""
+    present = ~np.isnan(y)
+    count = present.sum(axis=0)
+    t = np.arange(y.shape[0], dtype=np.float64)[:, None]
+    values = np.where(present, y, 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        t_mean = (t * present).sum(axis=0) / count
+        y_mean = values.sum(axis=0) / count
+        dt = np.where(present, t - t_mean, 0.0)
+        slope = (dt * (values - y_mean)).sum(axis=0) / (dt * dt).sum(axis=0)
+    return slope, count
+
+
+def rising_run(y: np.ndarray) -> int:
+    """Longest run of queries with no drop larger than ``RISE_TOLERANCE`` that gained at least ``MIN_RUN_GAIN``.
+
+    >>> rising_run(np.array([0.1, 0.2, 0.19, 0.3, 0.1, 0.12]))
+    4
+    >>> rising_run(np.array([0.5, 0.5, 0.5]))
+    0
+    """
+    if len(y) < 2:
+        return 0
+    ok = np.diff(y) >= -RISE_TOLERANCE
+    edges = np.flatnonzero(np.diff(np.concatenate(([False], ok, [False])).astype(np.int8)))
+    starts, ends = edges[0::2], edges[1::2]  # run of steps starts..ends-1 spans queries starts..ends
+    gains = y[ends] - y[starts]
+    lengths = np.where(gains >= MIN_RUN_GAIN, ends - starts + 1, 0)
+    return int(lengths.max()) if len(lengths) else 0
+
+
+class ConfidenceClimb(Featurizer):
+    """Target-class confidence trend, boundary hugging and label flips.
+
+    An inversion-like client drives class 2 up while probing; a benign one
+    gets unrelated outputs:
+
+    >>> from featurizers.state import StateStore
+    >>> rng = np.random.default_rng(1)
+    >>> def replay(all_scores):
+    ...     store, f = StateStore(window=64), ConfidenceClimb()
+    ...     model = store.model("m")
+    ...     for i, s in enumerate(np.asarray(all_scores, dtype=np.float32)):
+    ...         client = store.touch("m", "c", float(i))
+    ...         client.append(str(i), float(i), None)
+    ...         obs = Observation(str(i), float(i), None, s, int(s.argmax()), float(s.max()))
+    ...         f.observe(obs, client, model)
+    ...     return f.compute(client, model)
+    >>> climb = [np.r_[0.5 - 0.4 * p, 0.5 - 0.4 * p, 0.8 * p] + 0.01 * rng.random(3) for p in np.linspace(0, 1, 60)]
+    >>> c = replay([s / s.sum() for s in climb])
+    >>> c["target_class"], round(c["target_confidence_slope"], 4), round(c["target_confidence_gain"], 2)
+    (2.0, 0.0133, 0.79)
+    >>> c["target_rising_run"]
+    60.0
+    >>> b = replay(rng.dirichlet(np.ones(3), size=60))
+    >>> round(b["target_confidence_slope"], 4), round(b["target_confidence_gain"], 2), b["target_rising_run"]
+    (0.002, 0.08, 4.0)
+    """
+
+    name = "confidence_climb"
+    requires = ("gradient_walk",)
+    FEATURES = {
+        "top_confidence_mean": "mean top-1 confidence over the window (0..1)",
+        "boundary_frac": "fraction of queries on the decision boundary: top-2 margin < 0.1, or with top-1 "
+        "only, top-1 confidence < 0.55 (0..1); decision-based attacks hug the boundary",
+        "label_flip_frac": "fraction of queries whose top label differs from that of a near-identical "
+        "(< 0.1) previous input (0..1); boundary searches flip, retries and video frames do not",
+        "target_class": "class index of the target: the class whose confidence rises fastest over the "
+        "window (an identifier, not a magnitude)",
+        "target_confidence_slope": "least-squares slope of the target class's confidence per query "
+        "(confidence/query); inversion drives it up steadily",
+        "target_confidence_gain": "target confidence at the last query minus its minimum over the window (0..1)",
+        "target_rising_run": "longest run of queries over which the target confidence never dropped by more "
+        "than 0.02 and gained at least 0.05 (queries); optimisation climbs for long runs",
+    }
+
+    def observe(self, obs: Observation, client: ClientState, model: ModelState) -> None:
+        slot = client.slots.get(self.name)
+        if slot is None:
+            slot = client.slots[self.name] = ConfidenceSeries(client.window)
+        confidence = np.nan if obs.confidence is None else obs.confidence
+        margin = np.nan
+        scores = obs.scores
+        if scores is not None:
+            margin = self._track(slot, scores, client.window)
+        elif slot.tracked is not None:
+            slot.tracked.append(np.nan)
+        flip = np.nan
+        if obs.x is not None:
+            walk = walk_series(client)
+            dist_prev = walk.latest("dist_prev") if walk is not None else np.nan
+            if not np.isnan(dist_prev):  # a previous input exists
+                labels_known = obs.label_class >= 0 and slot.last_input_label >= 0
+                near = 0 < dist_prev < NEAR_DISTANCE
+                flip = float(near and labels_known and obs.label_class != slot.last_input_label)
+            slot.last_input_label = obs.label_class
+        slot.rows.append((confidence, margin, obs.label_class, flip))
+
+    @staticmethod
+    def _track(slot: ConfidenceSeries, scores: np.ndarray, window: int) -> float:
+        """Record one score vector; returns its top-2 margin (NaN for a single score)."""
+        k = len(scores)
+        if k != slot.n_scores or slot.tracked is None:
+            slot.track(window, k)
+        if k < 2:
+            slot.tracked.append(scores)
+            return np.nan
+        if k <= MAX_TRACKED_CLASSES:
+            second, first = np.partition(scores, k - 2)[k - 2 :].tolist()
+            slot.tracked.append(scores)
+            return first - second
+        top2 = np.argpartition(scores, k - 2)[k - 2 :]
+        for cls in top2.tolist():
+            slot.admit(cls)
+        row = scores[slot.classes]
+        slot.tracked.append(row)
+        slot.mass *= MASS_DECAY
+        slot.mass += row
+        second, first = scores[top2].tolist()
+        return first - second
+
+    def compute(self, client: ClientState, model: ModelState) -> dict[str, float]:
+        slot = client.slots.get(self.name)
+        if slot is None or len(slot.rows) == 0:
+            return {}
+        rows = slot.rows.ordered()
+        feats: dict[str, float] = {}
+        confidence, margin, flip = rows[:, CONF], rows[:, MARGIN], rows[:, FLIP]
+        known_conf = ~np.isnan(confidence)
+        if known_conf.any():
+            feats["top_confidence_mean"] = float(confidence[known_conf].mean())
+        on_boundary = np.where(np.isnan(margin), confidence < BOUNDARY_TOP1, margin < BOUNDARY_MARGIN)
+        judged = known_conf | ~np.isnan(margin)
+        if judged.any():
+            feats["boundary_frac"] = float(on_boundary[judged].mean())
+        if not np.isnan(flip).all():
+            feats["label_flip_frac"] = float(np.nanmean(flip))
+        feats.update(self._target(slot, rows)[0])
+        return feats
+
+    @staticmethod
+    def _history(slot: ConfidenceSeries, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per-class confidence history (queries x classes, NaN = unknown) and the class of each column."""
+        if slot.tracked is not None and slot.n_scores >= 2:
+            return slot.tracked.ordered(), slot.classes
+        labels = rows[:, LABEL].astype(np.int64)
+        known = (labels >= 0) & ~np.isnan(rows[:, CONF])
+        if not known.any():
+            return np.empty((0, 0)), slot.classes[:0]
+        mode = int(np.bincount(labels[known]).argmax())
+        y = np.where(known & (labels == mode), rows[:, CONF], np.nan)
+        return y[:, None], np.array([mode])
+
+    def _target(self, slot: ConfidenceSeries, rows: np.ndarray) -> tuple[dict[str, float], np.ndarray]:
+        """The target class's features and its confidence per query (NaN = unknown); none before
+        ``MIN_FIT_POINTS`` queries with a confidence."""
+        history, classes = self._history(slot, rows)
+        none = {}, np.empty(0)
+        if history.shape[0] < MIN_FIT_POINTS:
+            return none
+        slope, count = _slopes(history.astype(np.float64))
+        slope = np.where(count >= MIN_FIT_POINTS, slope, np.nan)
+        if np.isnan(slope).all():
+            return none
+        column = int(np.nanargmax(slope))
+        series = history[:, column]
+        y = series[~np.isnan(series)].astype(np.float64)
+        feats = {
+            "target_class": float(classes[column]),
+            "target_confidence_slope": float(slope[column]),
+            "target_confidence_gain": float(y[-1] - y.min()),
+            "target_rising_run": float(rising_run(y)),
+        }
+        return feats, series
+
+    def series(self, client: ClientState, model: ModelState) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """``target_confidence`` (of the current target class) and ``top2_margin`` of each query, by event time."""
+        slot = client.slots.get(self.name)
+        if slot is None or len(slot.rows) == 0:
+            return {}
+        rows = slot.rows.ordered()
+        times = client.ts.ordered()
+        out = {}
+        for name, values in (("target_confidence", self._target(slot, rows)[1]), ("top2_margin", rows[:, MARGIN])):
+            keep = ~np.isnan(values)
+            if keep.any():
+                out[name] = (times[-len(values) :][keep], values[keep].astype(np.float64))
+        return out

@@ -1,0 +1,321 @@
+"""Gradient walk: the geometry of a client's query sequence.
+
+Query-based attacks explore a model locally. Black-box model inversion with
+finite-difference gradients (Fredrikson et al. 2015, MI-Face) and ZOO (Chen et
+al. 2017) send pairs ``x + h*e_i`` / ``x - h*e_i`` around a current point;
+score-based random search (SimBA, Square attack) changes a small block per
+query; decision-based attacks (Boundary, HopSkipJump) line-search along one
+direction. All of them leave queries that are near, but not exactly equal, to
+earlier ones. Chen, Carlini & Wagner (2020, "Stateful detection of black-box
+adversarial attacks") detect this with the mean distance to the k nearest
+earlier queries. Real users look different: batch jobs send distinct inputs,
+retries resend *identical* ones, video-like clients move by dense small steps.
+
+Per input this featurizer computes one vectorised row of distances from the
+new input to the client's window (``client.inputs``) and keeps per-query
+series, bounded by the window, which later featurizers read (``series_of``)
+instead of measuring again:
+
+- distance to the previous input and to the nearest and k nearest earlier ones;
+- the sparsity of the step from the nearest earlier input (Hoyer 2004);
+- the cosine between consecutive steps;
+- whether the new input and the previous one are a symmetric probe pair around
+  a centre: ``x_t + x_{t-1} ~= 2c`` with ``c`` an earlier input (tested for
+  every stored ``c`` at once with the parallelogram law on the distance rows of
+  the two events), or with ``c`` the midpoint of the pair before.
+
+Distances are root-mean-square differences of inputs divided by the model's
+per-coordinate scale (:func:`input_scale`): about 1.4 between two unrelated
+inputs of the model's distribution whatever its input size.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from featurizers.base import Featurizer, Observation
+from featurizers.ring import Ring
+from featurizers.state import ClientState, ModelState
+
+NEAR_DISTANCE = 0.1
+"""Normalised RMS distance below which two inputs are near-identical (a tenth of a typical coordinate spread)."""
+
+K_NEAREST = 5
+"""Neighbours in the k-nearest-neighbour mean distance (Chen, Carlini & Wagner 2020 use a few)."""
+
+SYMMETRY_TOLERANCE = 0.25
+"""A pair is symmetric when its midpoint lies within this fraction of the pair's distance from the centre."""
+
+NN_QUANTILE = 10.0
+
+
+class InputScale:
+    """A model's per-coordinate input weights ``1 / (scale * sqrt(dim))``, frozen between refreshes.
+
+    Multiplying an input difference by ``weights`` and taking the Euclidean
+    norm gives the scale-free RMS distance (``squared`` holds the weights
+    squared, for squared distances in one matrix product). The snapshot is
+    refreshed each time the model's input count doubles, so it follows the
+    normaliser early on and then stays put: stored distances stay comparable
+    and fingerprints built on it (``cross_client``) stay stable. ``version``
+    changes at each refresh.
+    """
+
+    __slots__ = ("dim", "count", "weights", "squared", "version")
+
+    def __init__(self, dim: int, count: int, weights: np.ndarray, version: int) -> None:
+        self.dim = dim
+        self.count = count
+        self.weights = weights
+        self.squared = np.square(weights)
+        self.version = version
+
+    @property
+    def nbytes(self) -> int:
+        return self.weights.nbytes + self.squared.nbytes + 64
+
+
+def input_scale(model: ModelState, dim: int) -> InputScale:
+    """The model's current :class:`InputScale` for inputs of length ``dim`` (kept in ``model.shared``).
+
+    Before the model has seen two inputs of this length every coordinate
+    weighs ``1 / sqrt(dim)`` (plain RMS difference).
+
+    >>> model = ModelState("m")
+    >>> for x in ([0.0, 0.0], [2.0, 10.0], [4.0, 20.0], [2.0, 10.0]):
+    ...     model.observe_input(np.array(x, dtype=np.float32))
+    >>> s = input_scale(model, 2)
+    >>> s.count, [round(float(v), 3) for v in s.weights]
+    (4, [0.5, 0.1])
+    """
+    scale = model.shared.get(GradientWalk.name)
+    norm = model.normaliser
+    count = norm.count if norm is not None and norm.mean.shape[0] == dim else 0
+    if scale is not None and scale.dim == dim and (count < 2 or count < 2 * scale.count):
+        return scale
+    if count >= 2:
+        weights = (1.0 / (norm.scale() * math.sqrt(dim))).astype(np.float32)
+    else:
+        weights = np.full(dim, 1.0 / math.sqrt(dim), dtype=np.float32)
+    version = 0 if scale is None else scale.version + 1
+    scale = model.shared[GradientWalk.name] = InputScale(dim, count, weights, version)
+    return scale
+
+
+class WalkSeries:
+    """Per-input series over the client's input window, one row per logged input.
+
+    Columns (``COLUMNS``) hold NaN where a value does not apply (the first
+    input has no predecessor; a repeated input has no step). Later featurizers
+    read these instead of measuring distances again.
+    """
+
+    COLUMNS = ("dist_prev", "nn", "knn", "cos", "sparsity", "symmetric")
+    __slots__ = ("width", "rows", "prev_d2")
+
+    def __init__(self, window: int, width: int) -> None:
+        self.width = width
+        self.rows = Ring(window, width=len(self.COLUMNS))
+        self.prev_d2 = np.full(window, np.inf, dtype=np.float32)
+        """Squared distances from the previous input to each stored input (storage order)."""
+
+    def column(self, name: str) -> np.ndarray:
+        """One series in storage order (a view; for order-free statistics)."""
+        return self.rows.filled()[:, self.COLUMNS.index(name)]
+
+    def ordered(self, name: str) -> np.ndarray:
+        """One series, oldest first."""
+        return self.rows.ordered()[:, self.COLUMNS.index(name)]
+
+    def latest(self, name: str, back: int = 0) -> float:
+        """One series' value for the input logged ``back`` inputs ago (NaN when there is none)."""
+        if back >= len(self.rows):
+            return math.nan
+        return float(self.rows.last(back)[self.COLUMNS.index(name)])
+
+    @property
+    def nbytes(self) -> int:
+        return self.rows.nbytes + self.prev_d2.nbytes + 64
+
+
+def walk_series(client: ClientState) -> WalkSeries | None:
+    """The client's :class:`WalkSeries`, once it logged an input (for featurizers after ``gradient_walk``)."""
+    return client.slots.get(GradientWalk.name)
+
+
+def _defined(values: np.ndarray) -> np.ndarray:
+    return values[~np.isnan(values)]
+
+
+class GradientWalk(Featurizer):
+    """Distances, steps and probe symmetry of the client's recent inputs.
+
+    A finite-difference walk (pairs around a centre, one coordinate at a time)
+    against retried identical inputs, on a model whose other clients' inputs
+    are standard normal:
+
+    >>> from featurizers.state import StateStore
+    >>> rng = np.random.default_rng(0)
+    >>> def replay(inputs):
+    ...     store, f = StateStore(window=32), GradientWalk()
+    ...     model = store.model("m")
+    ...     for x in rng.normal(size=(200, 8)).astype(np.float32):
+    ...         model.observe_input(x)
+    ...     for i, x in enumerate(np.asarray(inputs, dtype=np.float32)):
+    ...         client = store.touch("m", "c", float(i))
+    ...         client.append(str(i), float(i), x)
+    ...         f.observe(Observation(str(i), float(i), x, None, -1, None), client, model)
+    ...         model.observe_input(x)
+    ...     return f.compute(client, model)
+    >>> centre, eye, walk = rng.normal(size=8), np.eye(8), []
+    >>> for _ in range(3):  # estimate the gradient with 8 pairs x +- h*e_i, then step
+    ...     walk += [centre + s * 0.01 * eye[i] for i in range(8) for s in (1, -1)]
+    ...     centre = centre + 0.05 * rng.normal(size=8)
+    >>> w = replay(walk)
+    >>> [round(w[k], 2) for k in ("symmetric_pair_frac", "step_sparsity_mean", "near_dup_frac", "step_cos_mean")]
+    [0.44, 0.76, 1.0, -0.61]
+    >>> r = replay([centre] * 20)
+    >>> r["exact_dup_frac"], r["near_dup_frac"], "nn_distance_p10" in r
+    (1.0, 0.0, False)
+    """
+
+    name = "gradient_walk"
+    FEATURES = {
+        "dist_prev_median": "median distance from each input to the one before (normalised RMS units, "
+        "~1.4 between unrelated inputs); small for walks and for video frames",
+        "nn_distance_p10": "10th percentile of each input's distance to its nearest earlier input in the "
+        "window, exact duplicates left out (normalised RMS); near 0 when probes cluster",
+        "nn_distance_median": "median distance to the nearest earlier input, exact duplicates left out "
+        "(normalised RMS)",
+        "knn_distance_mean": "mean over queries of the mean distance to the 5 nearest earlier inputs "
+        "(normalised RMS; Chen, Carlini & Wagner 2020), exact duplicates left out",
+        "near_dup_frac": "fraction of queries whose nearest earlier input is near (< 0.1) but not identical "
+        "(0..1); the probing signature",
+        "exact_dup_frac": "fraction of queries identical to an earlier input in the window (0..1); "
+        "retries and health checks, benign-looking",
+        "step_cos_mean": "mean cosine between consecutive steps (-1..1); about -0.5 for unrelated inputs, "
+        "-0.7 for +-h probe pairs, near 1 for line searches, positive for smooth drift",
+        "step_cos_abs_mean": "mean absolute cosine between consecutive steps (0..1); high for line "
+        "searches and probe pairs",
+        "step_sparsity_mean": "mean Hoyer sparsity of the step from each input to its nearest earlier one "
+        "(0 = every coordinate moved equally .. 1 = one coordinate); coordinate-wise finite differences, "
+        "ZOO and block searches are sparse, shifted frames dense",
+        "symmetric_pair_frac": "fraction of queries forming a symmetric probe pair with the previous one "
+        "(x_t + x_{t-1} ~= 2c around an earlier input or the previous pair's midpoint) (0..1); "
+        "central finite differences",
+    }
+
+    def observe(self, obs: Observation, client: ClientState, model: ModelState) -> None:
+        inputs = client.inputs
+        if obs.x is None or inputs is None:
+            return
+        width = inputs.data.shape[1]
+        slot = client.slots.get(self.name)
+        if slot is None or len(inputs) == 1 or slot.width != width:
+            slot = client.slots[self.name] = WalkSeries(client.window, width)
+        n, cap = len(inputs), inputs.capacity
+        if n == 1:
+            slot.rows.append(np.nan)
+            return
+        cur = (inputs.head - 1) % cap
+        prev, prev2, prev3 = (cur - 1) % cap, (cur - 2) % cap, (cur - 3) % cap
+        scale = input_scale(model, width)
+        diff = inputs.filled() - inputs.data[cur]
+        np.square(diff, out=diff)
+        d2 = diff @ scale.squared
+        d2[cur] = np.inf
+        nearest = int(d2.argmin())
+        kk = min(K_NEAREST, n - 1)
+        closest = np.sort(d2)[:kk].tolist()
+        nn_sq, knn = closest[0], sum(math.sqrt(v) for v in closest) / kk
+        sparsity = math.nan
+        if nn_sq > 0 and width > 1:
+            root = math.sqrt(width)
+            l1_over_l2 = float(np.sqrt(diff[nearest]) @ scale.weights) / math.sqrt(nn_sq)
+            sparsity = (root - l1_over_l2) / (root - 1.0)
+        step_sq = float(d2[prev])
+        cos = symmetric = math.nan
+        if step_sq > 0:
+            if n >= 3:
+                older_sq = float(slot.prev_d2[prev2])  # |x_{t-1} - x_{t-2}|^2
+                if 0 < older_sq < math.inf:  # the steps' dot product from the three distances:
+                    dot = (float(d2[prev2]) - step_sq - older_sq) / 2.0
+                    cos = max(-1.0, min(1.0, dot / math.sqrt(step_sq * older_sq)))
+            limit = step_sq * SYMMETRY_TOLERANCE**2
+            # parallelogram law: |x_t + x_{t-1} - 2c|^2 = 2|x_t - c|^2 + 2|x_{t-1} - c|^2 - |x_t - x_{t-1}|^2
+            around_input = 2.0 * float((d2 + slot.prev_d2[:n]).min()) - step_sq <= limit
+            symmetric = float(
+                around_input or (n >= 4 and self._pairs_share_midpoint(slot, d2, step_sq, prev2, prev3, limit))
+            )
+        slot.prev_d2[:n] = d2
+        slot.rows.append((math.sqrt(step_sq), math.sqrt(nn_sq), knn, cos, sparsity, symmetric))
+
+    @staticmethod
+    def _pairs_share_midpoint(
+        slot: WalkSeries, d2: np.ndarray, a_b: float, prev2: int, prev3: int, limit: float
+    ) -> bool:
+        """Whether ``x_t + x_{t-1} ~= x_{t-2} + x_{t-3}`` for four distinct inputs (central differences
+        that never query the centre itself), from squared distances only:
+        ``|a+b-c-e|^2 = |a-c|^2 + |b-e|^2 + |a-e|^2 + |b-c|^2 - |a-b|^2 - |c-e|^2``."""
+        a_c, a_e = float(d2[prev2]), float(d2[prev3])
+        b_c, b_e = float(slot.prev_d2[prev2]), float(slot.prev_d2[prev3])
+        c_e = slot.latest("dist_prev", back=1) ** 2
+        if not (min(a_c, a_e, b_c, b_e, c_e) > 0 and max(b_c, b_e) < math.inf):
+            return False
+        return a_c + b_e + a_e + b_c - a_b - c_e <= limit
+
+    def compute(self, client: ClientState, model: ModelState) -> dict[str, float]:
+        slot = walk_series(client)
+        if slot is None:
+            return {}
+        nn = slot.column("nn")
+        has_history = ~np.isnan(nn)
+        if not has_history.any():
+            return {}
+        exact = nn == 0
+        distinct = has_history & ~exact
+        feats = {
+            "dist_prev_median": float(np.nanmedian(slot.column("dist_prev"))),
+            "exact_dup_frac": float(exact[has_history].mean()),
+            "near_dup_frac": float((distinct & (nn < NEAR_DISTANCE))[has_history].mean()),
+        }
+        if distinct.any():
+            feats["nn_distance_p10"] = float(np.percentile(nn[distinct], NN_QUANTILE))
+            feats["nn_distance_median"] = float(np.median(nn[distinct]))
+            feats["knn_distance_mean"] = float(slot.column("knn")[distinct].mean())
+        cos = _defined(slot.column("cos"))
+        if cos.size:
+            feats["step_cos_mean"] = float(cos.mean())
+            feats["step_cos_abs_mean"] = float(np.abs(cos).mean())
+        for name, column in (("step_sparsity_mean", "sparsity"), ("symmetric_pair_frac", "symmetric")):
+            values = _defined(slot.column(column))
+            if values.size:
+                feats[name] = float(values.mean())
+        return feats
+
+    def series(self, client: ClientState, model: ModelState) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """``nn_distance`` and ``dist_prev`` of each input in the window, by input time."""
+        slot = walk_series(client)
+        if slot is None:
+            return {}
+        out = {}
+        for name, column in (("nn_distance", "nn"), ("dist_prev", "dist_prev")):
+            times, values = aligned_series(client, slot.ordered(column))
+            keep = ~np.isnan(values)
+            if keep.any():
+                out[name] = (times[keep], values[keep].astype(np.float64))
+        return out
+
+
+def aligned_series(client: ClientState, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A per-input series (oldest first) with the input times it belongs to.
+
+    Per-input series grow once per logged input, like ``client.input_ts``; a
+    series that started later holds only the newest inputs' values.
+    """
+    if client.input_ts is None or len(values) == 0:
+        return np.empty(0), values[:0]
+    times = client.input_ts.ordered()[-len(values):]
+    return times, values[-len(times):]
