@@ -1,0 +1,151 @@
+"""Extraction: query sets that cover the input space and the classes the way a copying attacker does.
+
+Model extraction (Tramer et al. 2016 equation solving, Papernot et al. 2017
+Jacobian-based augmentation, Orekondy et al. 2019 Knockoff nets) needs many
+queries spread over the input space and over the classes, often synthetic
+(perturbations of a few seeds) or out of the model's usual distribution.
+PRADA (Juuti et al. 2019) observed that for benign clients the distance of
+each new query to the nearest earlier one is roughly normally distributed,
+while synthetic query generation makes it markedly non-normal; it tests that
+with the Shapiro-Wilk statistic.
+
+This featurizer measures, over the client's window:
+
+- PRADA's Shapiro-Wilk ``W`` of the nearest-earlier-input distances (kept per
+  query by ``gradient_walk``; exact repeats are left out, as retries are benign);
+- class-coverage entropy of the top labels (kept by ``confidence_climb``);
+- the input-space spread relative to the model's, and the fraction of inputs
+  far from the model's usual inputs.
+
+It keeps no state of its own: everything comes from the two featurizers before it.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+from scipy import stats
+
+from featurizers.base import Featurizer, Observation
+from featurizers.confidence_climb import LABEL
+from featurizers.gradient_walk import input_scale, walk_series
+from featurizers.state import ClientState, ModelState
+
+MIN_SHAPIRO_POINTS = 20
+"""Distances needed before the normality test (PRADA waits for a similar number)."""
+
+OOD_DISTANCE = 3.0
+"""RMS z-score from the model's mean input beyond which an input is out of distribution (in-distribution ~1)."""
+
+
+def coverage_entropy(labels: np.ndarray, n_classes: int) -> float | None:
+    """Entropy of the label histogram over the most it can be for this many labels: ``log(min(K, n))``.
+
+    1 means the labels are spread as evenly as possible over the classes;
+    None when fewer than two labels or classes make it meaningless.
+
+    >>> round(coverage_entropy(np.arange(40) % 10, 10), 3), round(coverage_entropy(np.r_[[0] * 36, 1, 2, 3, 4], 10), 3)
+    (1.0, 0.201)
+    """
+    n = len(labels)
+    most = min(n_classes, n)
+    if most < 2:
+        return None
+    p = np.bincount(labels) / n
+    p = p[p > 0]
+    return float(-(p * np.log(p)).sum() / math.log(most))
+
+
+class Extraction(Featurizer):
+    """PRADA normality, class coverage, input-space coverage and out-of-distribution share.
+
+    A Jacobian-augmentation-like client (tight clusters around a few seeds,
+    every class) against a benign one (independent inputs of the model's
+    distribution, mostly two classes):
+
+    >>> from featurizers.state import StateStore
+    >>> from featurizers.gradient_walk import GradientWalk
+    >>> from featurizers.confidence_climb import ConfidenceClimb
+    >>> rng = np.random.default_rng(3)
+    >>> def replay(inputs, labels):
+    ...     store, fs = StateStore(window=64), [GradientWalk(), ConfidenceClimb(), Extraction()]
+    ...     model = store.model("m")
+    ...     _ = model.class_of(9)  # a 10-class model
+    ...     for x in rng.normal(size=(300, 16)).astype(np.float32):
+    ...         model.observe_input(x)
+    ...     for i, (x, y) in enumerate(zip(np.asarray(inputs, dtype=np.float32), labels)):
+    ...         client = store.touch("m", "c", float(i))
+    ...         client.append(str(i), float(i), x)
+    ...         for f in fs:
+    ...             f.observe(Observation(str(i), float(i), x, None, model.class_of(int(y)), 0.9), client, model)
+    ...         model.observe_input(x)
+    ...     return fs[-1].compute(client, model)
+    >>> seeds = rng.normal(size=(4, 16)) * 2.5
+    >>> synthetic = np.concatenate([s + 0.05 * rng.normal(size=(16, 16)) for s in seeds])
+    >>> a = replay(synthetic, np.arange(64) % 10)
+    >>> {k: round(v, 2) for k, v in sorted(a.items())}
+    {'class_coverage_entropy': 1.0, 'input_coverage': 2.24, 'ood_frac': 0.25, 'prada_shapiro_w': 0.23}
+    >>> b = replay(rng.normal(size=(64, 16)), rng.integers(0, 2, 64))
+    >>> {k: round(v, 2) for k, v in sorted(b.items())}
+    {'class_coverage_entropy': 0.3, 'input_coverage': 1.04, 'ood_frac': 0.0, 'prada_shapiro_w': 0.96}
+    """
+
+    name = "extraction"
+    requires = ("gradient_walk", "confidence_climb")
+    FEATURES = {
+        "prada_shapiro_w": "Shapiro-Wilk W of each query's distance to its nearest earlier input, exact "
+        "repeats left out (0..1; PRADA, Juuti et al. 2019); near 1 for benign clients, lower for synthetic "
+        "query sets; needs 20 distances",
+        "class_coverage_entropy": "entropy of the top labels in the window over its maximum log(min(classes, "
+        "queries)) (0..1); extraction covers every class evenly, most users do not",
+        "input_coverage": "RMS per-coordinate spread of the window's inputs in units of the model's spread "
+        "(1.0 = as spread as all the model's traffic); attackers probing one point are near 0, random or "
+        "synthetic extraction queries at or above 1",
+        "ood_frac": "fraction of the window's inputs whose RMS z-score from the model's mean input exceeds 3 "
+        "(0..1); synthetic and random extraction queries fall off the data distribution",
+    }
+
+    def observe(self, obs: Observation, client: ClientState, model: ModelState) -> None:
+        """Nothing to do: the distances and labels are kept by ``gradient_walk`` and ``confidence_climb``."""
+
+    def compute(self, client: ClientState, model: ModelState) -> dict[str, float]:
+        feats: dict[str, float] = {}
+        walk = walk_series(client)
+        if walk is not None:
+            nn = walk.column("nn")
+            nn = nn[~np.isnan(nn) & (nn > 0)]
+            if len(nn) >= MIN_SHAPIRO_POINTS:
+                feats["prada_shapiro_w"] = self._shapiro(nn)
+        confidence = client.slots.get("confidence_climb")
+        if confidence is not None:
+            labels = confidence.rows.filled()[:, LABEL]
+            labels = labels[labels >= 0].astype(np.int64)
+            entropy = coverage_entropy(labels, max(model.n_classes, confidence.n_scores))
+            if entropy is not None:
+                feats["class_coverage_entropy"] = entropy
+        if client.inputs is not None and len(client.inputs) >= 2:
+            feats.update(self._coverage(client.inputs.filled(), model))
+        return feats
+
+    @staticmethod
+    def _shapiro(distances: np.ndarray) -> float:
+        """W of the distances; 1.0 (nothing non-normal to see) when they are all equal."""
+        if np.ptp(distances) <= 1e-12 * max(float(distances.max()), 1e-30):
+            return 1.0
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # scipy warns about small samples and near-constant data
+            return float(stats.shapiro(distances.astype(np.float64)).statistic)
+
+    @staticmethod
+    def _coverage(inputs: np.ndarray, model: ModelState) -> dict[str, float]:
+        width = inputs.shape[1]
+        weights = input_scale(model, width).weights.astype(np.float64)
+        z = inputs * weights  # per-coordinate z units over sqrt(dim): squared norms are mean squares
+        feats = {"input_coverage": float(math.sqrt(z.var(axis=0).sum()))}
+        norm = model.normaliser
+        if norm is not None and norm.count >= 2 and norm.mean.shape[0] == width:
+            rms_z = np.sqrt(np.square(z - norm.mean * weights).sum(axis=1))
+            feats["ood_frac"] = float((rms_z > OOD_DISTANCE).mean())
+        return feats
