@@ -207,7 +207,7 @@ class AlertStore:
 
     def _matching(self, where: AlertFilter, *columns) -> Select:
         """``columns`` of the alerts that pass every filter of ``where`` (its ``limit`` aside)."""
-        query = select(*columns)
+        query = select(*columns).select_from(alerts)
         for column, value in (
             (alerts.c.status, where.status),
             (alerts.c.severity, where.severity),
