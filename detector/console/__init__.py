@@ -5,6 +5,6 @@
 """
 
 from detector.console.app import create_app
-from detector.console.serve import serve
+from detector.console.server import serve
 
 __all__ = ["create_app", "serve"]
