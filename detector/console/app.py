@@ -36,7 +36,7 @@ def epoch_time(seconds: float) -> str:
     """Event time (epoch seconds) as RFC 3339 UTC.
 
     >>> epoch_time(1795312008.0)
-    '2026-11-22T04:26:48.000Z'
+    '2026-11-22T01:46:48.000Z'
     """
     return format_time(datetime.fromtimestamp(seconds, timezone.utc))
 
