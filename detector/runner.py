@@ -13,6 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from detector.decide import AlertChange
+from detector.event import InferenceEvent
 from detector.parse import DeadLetter, Parser
 from detector.pipeline import Pipeline
 from detector.sinks.alert_sink import AlertSink
@@ -20,6 +22,8 @@ from detector.sources.base import Record, Source
 
 
 class DeadLetterSink(Protocol):
+    """Where rejected records go: ``add`` buffers, ``flush`` makes them durable."""
+
     def add(self, letter: DeadLetter, record: Record) -> None: ...
 
     def flush(self) -> None: ...
@@ -47,6 +51,40 @@ class RunSummary:
         return Counter(self.alerts.values())
 
 
+def process_record(
+    record: Record,
+    parser: Parser,
+    pipeline: Pipeline,
+    alert_sink: AlertSink,
+    dead_letters: DeadLetterSink,
+    summary: RunSummary,
+) -> InferenceEvent | DeadLetter:
+    """Parse one record and run it through the pipeline (a bad one goes to the dead letters);
+    returns what the parser made of it."""
+    summary.events += 1
+    result = parser.parse(record.value)
+    if isinstance(result, DeadLetter):
+        summary.dead_letters[result.reason] += 1
+        dead_letters.add(result, record)
+        return result
+    summary.accepted += 1
+    changes = pipeline.process(result)
+    if changes:
+        alert_sink.add(changes)
+        for change in changes:
+            summary.alerts[change.alert.alert_id] = (change.alert.detector, change.alert.severity)
+    return result
+
+
+def adopt_replaced(replaced: dict[str, AlertChange], pipeline: Pipeline, summary: RunSummary) -> None:
+    """After a flush: alerts the sink re-created (the one they updated was closed meanwhile)
+    become the pipeline's current alerts for their keys."""
+    if replaced:
+        pipeline.decider.rebind(replaced)
+        for old_id, change in replaced.items():
+            summary.alerts[change.alert.alert_id] = summary.alerts.pop(old_id)
+
+
 def run_stream(
     source: Source,
     parser: Parser,
@@ -61,24 +99,9 @@ def run_stream(
     summary = RunSummary()
     for batch in source.batches(batch_size):
         for record in batch:
-            summary.events += 1
-            result = parser.parse(record.value)
-            if isinstance(result, DeadLetter):
-                summary.dead_letters[result.reason] += 1
-                dead_letters.add(result, record)
-                continue
-            summary.accepted += 1
-            changes = pipeline.process(result)
-            if changes:
-                alert_sink.add(changes)
-                for change in changes:
-                    summary.alerts[change.alert.alert_id] = (change.alert.detector, change.alert.severity)
+            process_record(record, parser, pipeline, alert_sink, dead_letters, summary)
         dead_letters.flush()
-        replaced = alert_sink.flush()
-        if replaced:
-            pipeline.decider.rebind(replaced)
-            for old_id, change in replaced.items():
-                summary.alerts[change.alert.alert_id] = summary.alerts.pop(old_id)
+        adopt_replaced(alert_sink.flush(), pipeline, summary)
         source.commit()
         summary.duplicates = pipeline.stats.duplicates
         summary.seconds = time.perf_counter() - summary.started
