@@ -42,10 +42,12 @@ class SeriesLook:
 
 KNOWN_SERIES: dict[str, SeriesLook] = {
     "target_confidence": SeriesLook("Target-class confidence per query", "confidence", y_range=(0.0, 1.0)),
+    "top2_margin": SeriesLook("Margin between the top two classes per query", "margin", y_range=(0.0, 1.0)),
     "dist_prev": SeriesLook("Distance to the previous query", "distance (log)", log_y=True),
     "knn_dist": SeriesLook("Distance to the nearest earlier query (k-NN)", "distance (log)", log_y=True),
     "nn_distance": SeriesLook("Distance to the nearest earlier query (k-NN)", "distance (log)", log_y=True),
     "query_rate": SeriesLook("Query rate", "queries / s"),
+    "xclient_match": SeriesLook("Queries nearly copying another client's", "copy (1) or not (0)", y_range=(0.0, 1.0)),
 }
 SERIES_ORDER = tuple(KNOWN_SERIES)
 """Known series first, in this order (the attack story: confidence, walk, rate); others after, by name."""

@@ -257,7 +257,7 @@ class AlertStore:
         so each count says what choosing that severity would show."""
         query = self._matching(replace(where, severity=None), alerts.c.severity, func.count()).group_by(alerts.c.severity)
         with self.engine.connect() as connection:
-            found = dict(connection.execute(query).tuples().all())
+            found = dict(connection.execute(query).all())
         return {name: found.get(name, 0) for name in reversed(SEVERITIES)}
 
     def detectors(self) -> list[str]:
