@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from featurizers.base import Featurizer, Observation
-from featurizers.gradient_walk import NEAR_DISTANCE, walk_series
+from featurizers.gradient_walk import NEAR_DISTANCE, defined_mean, walk_series
 from featurizers.ring import Ring
 from featurizers.state import ClientState, ModelState
 
@@ -96,35 +96,41 @@ class ConfidenceSeries:
 
 
 def _slopes(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Least-squares slope per column of ``y`` (rows = queries, NaN = missing) and the points behind it."""
+    """Least-squares slope per column of ``y`` (rows = queries, NaN = missing) and the points behind each.
+
+    >>> slope, count = _slopes(np.array([[0.1, 0.5], [0.2, np.nan], [0.3, 0.4]]))
+    >>> slope.round(3).tolist(), count.tolist()
+    ([0.1, -0.05], [3.0, 2.0])
+    """
     present = ~np.isnan(y)
-    count = present.sum(axis=0)
-    t = np.arange(y.shape[0], dtype=np.float64)[:, None]
+    t = np.arange(y.shape[0], dtype=np.float64)
+    if present.all():  # the usual case, one product
+        centred = t - t.mean()
+        return centred @ y / (centred @ centred), np.full(y.shape[1], float(y.shape[0]))
+    weight = present.astype(np.float64)
     values = np.where(present, y, 0.0)
+    count, t_sum, tt_sum = weight.sum(axis=0), t @ weight, (t * t) @ weight
+    y_sum, ty_sum = values.sum(axis=0), t @ values
     with np.errstate(invalid="ignore", divide="ignore"):
-        t_mean = (t * present).sum(axis=0) / count
-        y_mean = values.sum(axis=0) / count
-        dt = np.where(present, t - t_mean, 0.0)
-        slope = (dt * (values - y_mean)).sum(axis=0) / (dt * dt).sum(axis=0)
+        slope = (count * ty_sum - t_sum * y_sum) / (count * tt_sum - t_sum * t_sum)
     return slope, count
 
 
-def rising_run(y: np.ndarray) -> int:
+def rising_run(y: list[float]) -> int:
     """Longest run of queries with no drop larger than ``RISE_TOLERANCE`` that gained at least ``MIN_RUN_GAIN``.
 
-    >>> rising_run(np.array([0.1, 0.2, 0.19, 0.3, 0.1, 0.12]))
+    >>> rising_run([0.1, 0.2, 0.19, 0.3, 0.1, 0.12])
     4
-    >>> rising_run(np.array([0.5, 0.5, 0.5]))
+    >>> rising_run([0.5, 0.5, 0.5])
     0
     """
-    if len(y) < 2:
-        return 0
-    ok = np.diff(y) >= -RISE_TOLERANCE
-    edges = np.flatnonzero(np.diff(np.concatenate(([False], ok, [False])).astype(np.int8)))
-    starts, ends = edges[0::2], edges[1::2]  # run of steps starts..ends-1 spans queries starts..ends
-    gains = y[ends] - y[starts]
-    lengths = np.where(gains >= MIN_RUN_GAIN, ends - starts + 1, 0)
-    return int(lengths.max()) if len(lengths) else 0
+    best, start = 0, 0
+    for i in range(1, len(y) + 1):
+        if i == len(y) or y[i] < y[i - 1] - RISE_TOLERANCE:
+            if y[i - 1] - y[start] >= MIN_RUN_GAIN:
+                best = max(best, i - start)
+            start = i
+    return best
 
 
 class ConfidenceClimb(Featurizer):
@@ -186,7 +192,7 @@ class ConfidenceClimb(Featurizer):
         flip = np.nan
         if obs.x is not None:
             walk = walk_series(client)
-            dist_prev = walk.latest("dist_prev") if walk is not None else np.nan
+            dist_prev = walk.last_dist_prev if walk is not None else np.nan
             if not np.isnan(dist_prev):  # a previous input exists
                 labels_known = obs.label_class >= 0 and slot.last_input_label >= 0
                 near = 0 < dist_prev < NEAR_DISTANCE
@@ -222,17 +228,19 @@ class ConfidenceClimb(Featurizer):
         if slot is None or len(slot.rows) == 0:
             return {}
         rows = slot.rows.ordered()
+        confidence, margin = rows[:, CONF], rows[:, MARGIN]
+        # on the boundary: by the margin where the scores are known, else by a low top-1 confidence
+        boundary = np.where(np.isnan(margin), np.where(np.isnan(confidence), np.nan, confidence < BOUNDARY_TOP1),
+                            margin < BOUNDARY_MARGIN)
         feats: dict[str, float] = {}
-        confidence, margin, flip = rows[:, CONF], rows[:, MARGIN], rows[:, FLIP]
-        known_conf = ~np.isnan(confidence)
-        if known_conf.any():
-            feats["top_confidence_mean"] = float(confidence[known_conf].mean())
-        on_boundary = np.where(np.isnan(margin), confidence < BOUNDARY_TOP1, margin < BOUNDARY_MARGIN)
-        judged = known_conf | ~np.isnan(margin)
-        if judged.any():
-            feats["boundary_frac"] = float(on_boundary[judged].mean())
-        if not np.isnan(flip).all():
-            feats["label_flip_frac"] = float(np.nanmean(flip))
+        for name, values in (
+            ("top_confidence_mean", confidence),
+            ("boundary_frac", boundary),
+            ("label_flip_frac", rows[:, FLIP]),
+        ):
+            value = defined_mean(values)
+            if value is not None:
+                feats[name] = value
         feats.update(self._target(slot, rows)[0])
         return feats
 
@@ -256,17 +264,17 @@ class ConfidenceClimb(Featurizer):
         none = {}, np.empty(0)
         if history.shape[0] < MIN_FIT_POINTS:
             return none
-        slope, count = _slopes(history.astype(np.float64))
-        slope = np.where(count >= MIN_FIT_POINTS, slope, np.nan)
-        if np.isnan(slope).all():
+        slope, count = _slopes(history)
+        slope[~(count >= MIN_FIT_POINTS)] = -np.inf
+        column = int(slope.argmax())
+        if not count[column] >= MIN_FIT_POINTS or np.isnan(slope[column]):
             return none
-        column = int(np.nanargmax(slope))
         series = history[:, column]
-        y = series[~np.isnan(series)].astype(np.float64)
+        y = series[~np.isnan(series)].tolist()
         feats = {
             "target_class": float(classes[column]),
             "target_confidence_slope": float(slope[column]),
-            "target_confidence_gain": float(y[-1] - y.min()),
+            "target_confidence_gain": y[-1] - min(y),
             "target_rising_run": float(rising_run(y)),
         }
         return feats, series

@@ -43,6 +43,12 @@ MAX_PARTNERS = 64
 """Other clients remembered per client (the most recently matched)."""
 
 SEED = 20220807
+_BANDS = tuple((band * 4 * ROWS, (band + 1) * 4 * ROWS, bytes([band])) for band in range(BANDS))
+"""Byte range of each band's bucket numbers (int32) and the tag that keeps bands apart."""
+
+_FLOOR_SHIFT = 2.0**15
+"""Added to every projection so that truncation to int is floor (bucket numbers stay positive); at this
+magnitude float32 resolves 1/256 of a bucket, far finer than the distances that matter."""
 KEY_NBYTES = 400
 """Approximate bytes of one index key with its entries (for the memory bound)."""
 
@@ -50,12 +56,12 @@ PARTNER_NBYTES = 120
 
 
 class _Key:
-    """Who sent inputs with one fingerprint key recently: ``[client_id, ts, exact hash]``, newest last."""
+    """Who sent inputs with one fingerprint key recently: client id -> (time, exact hash), newest last."""
 
     __slots__ = ("entries", "clients_seen", "last_ts")
 
     def __init__(self) -> None:
-        self.entries: list[tuple[str, float, int]] = []
+        self.entries: dict[str, tuple[float, int]] = {}
         self.clients_seen = 0
         self.last_ts = -math.inf
 
@@ -63,53 +69,48 @@ class _Key:
 class FingerprintIndex:
     """The model-wide, bounded, time-expiring map from fingerprint keys to recent senders."""
 
-    __slots__ = ("version", "projection", "offsets", "mixer", "keys", "max_keys", "ttl_s")
+    __slots__ = ("version", "projection", "offsets", "keys", "max_keys", "ttl_s")
 
     def __init__(self, weights: np.ndarray, version: int, max_keys: int, ttl_s: float) -> None:
         rng = np.random.default_rng(SEED)
         directions = rng.standard_normal((BANDS * ROWS, len(weights)), dtype=np.float32)
         self.version = version
         self.projection = directions * (weights / BUCKET_WIDTH)
-        self.offsets = rng.random(BANDS * ROWS, dtype=np.float32)
-        self.mixer = rng.integers(1, 2**62, size=(BANDS, ROWS), dtype=np.int64) | 1
+        self.offsets = rng.random(BANDS * ROWS, dtype=np.float32) + _FLOOR_SHIFT
         self.keys: OrderedDict[int, _Key] = OrderedDict()
         self.max_keys = max_keys
         self.ttl_s = ttl_s
 
-    def fingerprint(self, x: np.ndarray) -> list[int]:
-        """The ``BANDS`` keys of one input (band number folded in, so bands never collide)."""
-        cells = np.floor(self.projection @ x + self.offsets).astype(np.int64).reshape(BANDS, ROWS)
-        return ((cells * self.mixer).sum(axis=1) * BANDS + np.arange(BANDS)).tolist()
+    def fingerprint(self, x: np.ndarray) -> list[bytes]:
+        """The ``BANDS`` keys of one input: each band's ``ROWS`` bucket numbers, tagged with the band."""
+        cells = (self.projection @ x + self.offsets).astype(np.int32).tobytes()
+        return [cells[start:end] + tag for start, end, tag in _BANDS]
 
-    def match_and_add(self, keys: list[int], client_id: str, ts: float, exact: int) -> set[str]:
+    def match_and_add(self, keys: list[bytes], client_id: str, ts: float, exact: int) -> set[str]:
         """Other clients that recently sent a near-but-not-identical input with a shared key; then record this one."""
         horizon = ts - self.ttl_s
         partners: set[str] = set()
+        index = self.keys
         for key in keys:
-            slot = self.keys.get(key)
+            slot = index.get(key)
             if slot is None:
-                slot = self.keys[key] = _Key()
+                slot = index[key] = _Key()
             else:
-                self.keys.move_to_end(key)
+                index.move_to_end(key)
                 if slot.clients_seen <= POPULAR_CLIENTS:
-                    partners.update(c for c, t, h in slot.entries if c != client_id and t >= horizon and h != exact)
-            self._record(slot, client_id, ts, exact)
+                    for other, (t, h) in slot.entries.items():
+                        if t >= horizon and h != exact and other != client_id:
+                            partners.add(other)
+            entries = slot.entries
+            if entries.pop(client_id, None) is None:
+                slot.clients_seen += 1
+                if len(entries) >= ENTRIES_PER_KEY:
+                    del entries[next(iter(entries))]
+            entries[client_id] = (ts, exact)
+            if ts > slot.last_ts:
+                slot.last_ts = ts
         self._evict(horizon)
         return partners
-
-    @staticmethod
-    def _record(slot: _Key, client_id: str, ts: float, exact: int) -> None:
-        entries = slot.entries
-        for i, entry in enumerate(entries):
-            if entry[0] == client_id:
-                del entries[i]
-                break
-        else:
-            slot.clients_seen += 1
-            if len(entries) >= ENTRIES_PER_KEY:
-                del entries[0]
-        entries.append((client_id, ts, exact))
-        slot.last_ts = max(slot.last_ts, ts)
 
     def _evict(self, horizon: float) -> None:
         keys = self.keys
@@ -120,13 +121,12 @@ class FingerprintIndex:
 
     @property
     def nbytes(self) -> int:
-        arrays = self.projection.nbytes + self.offsets.nbytes + self.mixer.nbytes
-        return arrays + KEY_NBYTES * len(self.keys)
+        return self.projection.nbytes + self.offsets.nbytes + KEY_NBYTES * len(self.keys)
 
     @property
     def max_nbytes(self) -> int:
         """The most :attr:`nbytes` can reach."""
-        return self.projection.nbytes + self.offsets.nbytes + self.mixer.nbytes + KEY_NBYTES * self.max_keys
+        return self.projection.nbytes + self.offsets.nbytes + KEY_NBYTES * self.max_keys
 
 
 class _CrossSlot:

@@ -140,12 +140,17 @@ class Extraction(Featurizer):
 
     @staticmethod
     def _coverage(inputs: np.ndarray, model: ModelState) -> dict[str, float]:
+        """Spread of the window relative to the model's, and the share of inputs far from the model's mean."""
         width = inputs.shape[1]
-        weights = input_scale(model, width).weights.astype(np.float64)
-        z = inputs * weights  # per-coordinate z units over sqrt(dim): squared norms are mean squares
-        feats = {"input_coverage": float(math.sqrt(z.var(axis=0).sum()))}
+        weights = input_scale(model, width).weights
         norm = model.normaliser
-        if norm is not None and norm.count >= 2 and norm.mean.shape[0] == width:
-            rms_z = np.sqrt(np.square(z - norm.mean * weights).sum(axis=1))
-            feats["ood_frac"] = float((rms_z > OOD_DISTANCE).mean())
+        known_mean = norm is not None and norm.count >= 2 and norm.mean.shape[0] == width
+        # z-scores from the model's mean over sqrt(dim): a row's squared norm is its mean squared z-score
+        z = (inputs - norm.mean) * weights if known_mean else inputs * weights.astype(np.float64)
+        squared = np.square(z).sum(axis=1)
+        centre = z.sum(axis=0) / len(z)
+        spread = float(squared.sum()) / len(z) - float(centre @ centre)
+        feats = {"input_coverage": math.sqrt(max(spread, 0.0))}
+        if known_mean:
+            feats["ood_frac"] = float(np.count_nonzero(squared > OOD_DISTANCE**2)) / len(z)
         return feats

@@ -13,7 +13,7 @@ retries resend *identical* ones, video-like clients move by dense small steps.
 
 Per input this featurizer computes one vectorised row of distances from the
 new input to the client's window (``client.inputs``) and keeps per-query
-series, bounded by the window, which later featurizers read (``series_of``)
+series, bounded by the window, which later featurizers read (:func:`walk_series`)
 instead of measuring again:
 
 - distance to the previous input and to the nearest and k nearest earlier ones;
@@ -48,7 +48,7 @@ K_NEAREST = 5
 SYMMETRY_TOLERANCE = 0.25
 """A pair is symmetric when its midpoint lies within this fraction of the pair's distance from the centre."""
 
-NN_QUANTILE = 10.0
+NN_QUANTILE = 0.1
 
 
 class InputScale:
@@ -113,13 +113,17 @@ class WalkSeries:
     """
 
     COLUMNS = ("dist_prev", "nn", "knn", "cos", "sparsity", "symmetric")
-    __slots__ = ("width", "rows", "prev_d2")
+    __slots__ = ("width", "rows", "prev_d2", "last_dist_prev", "older_sq")
 
     def __init__(self, window: int, width: int) -> None:
         self.width = width
         self.rows = Ring(window, width=len(self.COLUMNS))
         self.prev_d2 = np.full(window, np.inf, dtype=np.float32)
         """Squared distances from the previous input to each stored input (storage order)."""
+        self.last_dist_prev = math.nan
+        """Distance from the newest input to the one before (NaN for a first input)."""
+        self.older_sq = math.nan
+        """At the newest input t: ``|x_{t-1} - x_{t-2}|^2`` (NaN when unknown)."""
 
     def column(self, name: str) -> np.ndarray:
         """One series in storage order (a view; for order-free statistics)."""
@@ -128,12 +132,6 @@ class WalkSeries:
     def ordered(self, name: str) -> np.ndarray:
         """One series, oldest first."""
         return self.rows.ordered()[:, self.COLUMNS.index(name)]
-
-    def latest(self, name: str, back: int = 0) -> float:
-        """One series' value for the input logged ``back`` inputs ago (NaN when there is none)."""
-        if back >= len(self.rows):
-            return math.nan
-        return float(self.rows.last(back)[self.COLUMNS.index(name)])
 
     @property
     def nbytes(self) -> int:
@@ -145,8 +143,31 @@ def walk_series(client: ClientState) -> WalkSeries | None:
     return client.slots.get(GradientWalk.name)
 
 
-def _defined(values: np.ndarray) -> np.ndarray:
-    return values[~np.isnan(values)]
+def quantile(ascending: list[float], q: float) -> float:
+    """The ``q`` quantile (0..1, linear interpolation like numpy's default) of sorted values.
+
+    >>> quantile([1.0, 2.0, 3.0, 10.0], 0.5), round(quantile([1.0, 2.0, 3.0, 10.0], 0.1), 6)
+    (2.5, 1.3)
+    """
+    at = q * (len(ascending) - 1)
+    low = int(at)
+    high = min(low + 1, len(ascending) - 1)
+    return ascending[low] + (ascending[high] - ascending[low]) * (at - low)
+
+
+def _mean(values: np.ndarray) -> float:
+    """Mean of a non-empty array (np.add.reduce: a fraction of ``ndarray.mean``'s overhead on small arrays)."""
+    return float(np.add.reduce(values, dtype=np.float64)) / len(values)
+
+
+def defined_mean(values: np.ndarray) -> float | None:
+    """Mean of the values that are not NaN; None when there are none.
+
+    >>> defined_mean(np.array([1.0, np.nan, 2.0])), defined_mean(np.array([np.nan]))
+    (1.5, None)
+    """
+    values = values[~np.isnan(values)]
+    return _mean(values) if len(values) else None
 
 
 class GradientWalk(Featurizer):
@@ -229,70 +250,60 @@ class GradientWalk(Featurizer):
         nearest = int(d2.argmin())
         kk = min(K_NEAREST, n - 1)
         closest = np.sort(d2)[:kk].tolist()
-        nn_sq, knn = closest[0], sum(math.sqrt(v) for v in closest) / kk
+        nn_sq, knn = closest[0], math.fsum(map(math.sqrt, closest)) / kk
         sparsity = math.nan
         if nn_sq > 0 and width > 1:
             root = math.sqrt(width)
             l1_over_l2 = float(np.sqrt(diff[nearest]) @ scale.weights) / math.sqrt(nn_sq)
             sparsity = (root - l1_over_l2) / (root - 1.0)
         step_sq = float(d2[prev])
+        older_sq = float(slot.prev_d2[prev2]) if n >= 3 else math.nan  # |x_{t-1} - x_{t-2}|^2
         cos = symmetric = math.nan
         if step_sq > 0:
-            if n >= 3:
-                older_sq = float(slot.prev_d2[prev2])  # |x_{t-1} - x_{t-2}|^2
-                if 0 < older_sq < math.inf:  # the steps' dot product from the three distances:
-                    dot = (float(d2[prev2]) - step_sq - older_sq) / 2.0
-                    cos = max(-1.0, min(1.0, dot / math.sqrt(step_sq * older_sq)))
+            if 0 < older_sq < math.inf:  # the steps' dot product from the three distances
+                dot = (float(d2[prev2]) - step_sq - older_sq) / 2.0
+                cos = max(-1.0, min(1.0, dot / math.sqrt(step_sq * older_sq)))
             limit = step_sq * SYMMETRY_TOLERANCE**2
             # parallelogram law: |x_t + x_{t-1} - 2c|^2 = 2|x_t - c|^2 + 2|x_{t-1} - c|^2 - |x_t - x_{t-1}|^2
             around_input = 2.0 * float((d2 + slot.prev_d2[:n]).min()) - step_sq <= limit
-            symmetric = float(
-                around_input or (n >= 4 and self._pairs_share_midpoint(slot, d2, step_sq, prev2, prev3, limit))
-            )
+            around_pair = n >= 4 and _pairs_share_midpoint(slot, d2, step_sq, prev2, prev3, limit)
+            symmetric = float(around_input or around_pair)
         slot.prev_d2[:n] = d2
-        slot.rows.append((math.sqrt(step_sq), math.sqrt(nn_sq), knn, cos, sparsity, symmetric))
-
-    @staticmethod
-    def _pairs_share_midpoint(
-        slot: WalkSeries, d2: np.ndarray, a_b: float, prev2: int, prev3: int, limit: float
-    ) -> bool:
-        """Whether ``x_t + x_{t-1} ~= x_{t-2} + x_{t-3}`` for four distinct inputs (central differences
-        that never query the centre itself), from squared distances only:
-        ``|a+b-c-e|^2 = |a-c|^2 + |b-e|^2 + |a-e|^2 + |b-c|^2 - |a-b|^2 - |c-e|^2``."""
-        a_c, a_e = float(d2[prev2]), float(d2[prev3])
-        b_c, b_e = float(slot.prev_d2[prev2]), float(slot.prev_d2[prev3])
-        c_e = slot.latest("dist_prev", back=1) ** 2
-        if not (min(a_c, a_e, b_c, b_e, c_e) > 0 and max(b_c, b_e) < math.inf):
-            return False
-        return a_c + b_e + a_e + b_c - a_b - c_e <= limit
+        slot.older_sq = older_sq
+        slot.last_dist_prev = dist_prev = math.sqrt(step_sq)
+        slot.rows.append((dist_prev, math.sqrt(nn_sq), knn, cos, sparsity, symmetric))
 
     def compute(self, client: ClientState, model: ModelState) -> dict[str, float]:
         slot = walk_series(client)
         if slot is None:
             return {}
-        nn = slot.column("nn")
-        has_history = ~np.isnan(nn)
+        rows = slot.rows.filled()
+        has_history = ~np.isnan(rows[:, 1])
         if not has_history.any():
             return {}
+        rows = rows[has_history]
+        dist_prev, nn, knn, cos, sparsity, symmetric = rows.T
         exact = nn == 0
-        distinct = has_history & ~exact
+        distinct = ~exact
         feats = {
-            "dist_prev_median": float(np.nanmedian(slot.column("dist_prev"))),
-            "exact_dup_frac": float(exact[has_history].mean()),
-            "near_dup_frac": float((distinct & (nn < NEAR_DISTANCE))[has_history].mean()),
+            "dist_prev_median": quantile(np.sort(dist_prev).tolist(), 0.5),
+            "exact_dup_frac": _mean(exact),
+            "near_dup_frac": _mean(distinct & (nn < NEAR_DISTANCE)),
         }
         if distinct.any():
-            feats["nn_distance_p10"] = float(np.percentile(nn[distinct], NN_QUANTILE))
-            feats["nn_distance_median"] = float(np.median(nn[distinct]))
-            feats["knn_distance_mean"] = float(slot.column("knn")[distinct].mean())
-        cos = _defined(slot.column("cos"))
-        if cos.size:
-            feats["step_cos_mean"] = float(cos.mean())
-            feats["step_cos_abs_mean"] = float(np.abs(cos).mean())
-        for name, column in (("step_sparsity_mean", "sparsity"), ("symmetric_pair_frac", "symmetric")):
-            values = _defined(slot.column(column))
-            if values.size:
-                feats[name] = float(values.mean())
+            ascending = np.sort(nn[distinct]).tolist()
+            feats["nn_distance_p10"] = quantile(ascending, NN_QUANTILE)
+            feats["nn_distance_median"] = quantile(ascending, 0.5)
+            feats["knn_distance_mean"] = _mean(knn[distinct])
+        for name, values in (
+            ("step_cos_mean", cos),
+            ("step_cos_abs_mean", np.abs(cos)),
+            ("step_sparsity_mean", sparsity),
+            ("symmetric_pair_frac", symmetric),
+        ):
+            value = defined_mean(values)
+            if value is not None:
+                feats[name] = value
         return feats
 
     def series(self, client: ClientState, model: ModelState) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -307,6 +318,18 @@ class GradientWalk(Featurizer):
             if keep.any():
                 out[name] = (times[keep], values[keep].astype(np.float64))
         return out
+
+
+def _pairs_share_midpoint(slot: WalkSeries, d2: np.ndarray, a_b: float, prev2: int, prev3: int, limit: float) -> bool:
+    """Whether ``x_t + x_{t-1} ~= x_{t-2} + x_{t-3}`` for four distinct inputs (central differences
+    that never query the centre itself), from squared distances only:
+    ``|a+b-c-e|^2 = |a-c|^2 + |b-e|^2 + |a-e|^2 + |b-c|^2 - |a-b|^2 - |c-e|^2``."""
+    a_c, a_e = float(d2[prev2]), float(d2[prev3])
+    b_c, b_e = float(slot.prev_d2[prev2]), float(slot.prev_d2[prev3])
+    c_e = slot.older_sq  # still the previous input's: |x_{t-2} - x_{t-3}|^2
+    if not (min(a_c, a_e, b_c, b_e, c_e) > 0 and max(b_c, b_e) < math.inf):
+        return False
+    return a_c + b_e + a_e + b_c - a_b - c_e <= limit
 
 
 def aligned_series(client: ClientState, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
