@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from urllib.parse import quote
 
 from pydantic import ValidationError
+from sqlalchemy import Row
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
@@ -132,7 +133,7 @@ class ConsolePages:
         client_id = request.path_params["client_id"]
         where = AlertFilter(client_id=client_id, limit=CLIENT_ALERTS)
         rows = self.store.page(where)
-        newest: dict = {}
+        newest: dict[str, Row] = {}
         for row in rows:
             newest.setdefault(row.model_id, row)
         return self.templates.TemplateResponse(

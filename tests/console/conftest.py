@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 
@@ -20,6 +21,19 @@ from detector.sinks.alert_sink import AlertSink
 HOSTILE = ("<script>alert(1)</script>", '"><img src=x onerror=alert(1)>')
 """Strings an attacker may choose as client id, model id or meta value."""
 T0 = 1_795_312_008.0
+ROW_ID = re.compile(r'data-alert-id="([0-9A-Z]{26})"')
+
+
+def listed(html: str) -> list[str]:
+    """Alert ids in a page's alert table, in the order shown."""
+    return ROW_ID.findall(html)
+
+
+def csrf_token(html: str, action: str) -> str:
+    """The hidden CSRF token of the form posting to ``action``."""
+    form = re.search(rf'<form method="post" action="{re.escape(action)}".*?</form>', html, re.S)
+    assert form, f"no form posting to {action}"
+    return re.search(r'name="csrf" value="([^"]+)"', form.group(0)).group(1)
 
 
 def walk_evidence(n: int = 40, *, group: dict[str, list[float]] | None = None) -> Evidence:

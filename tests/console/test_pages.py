@@ -7,21 +7,7 @@ from urllib.parse import quote
 
 from detector.console.queue_query import PAGE_SIZE
 from detector.db.alert_store import AlertFilter
-from tests.console.conftest import walk_evidence
-
-ROW_ID = re.compile(r'data-alert-id="([0-9A-Z]{26})"')
-
-
-def listed(html: str) -> list[str]:
-    """Alert ids in the queue's table, in the order shown."""
-    return ROW_ID.findall(html)
-
-
-def csrf_token(html: str, action: str) -> str:
-    """The hidden CSRF token of the form posting to ``action``."""
-    form = re.search(rf'<form method="post" action="{re.escape(action)}".*?</form>', html, re.S)
-    assert form, f"no form posting to {action}"
-    return re.search(r'name="csrf" value="([^"]+)"', form.group(0)).group(1)
+from tests.console.conftest import csrf_token, listed, walk_evidence
 
 
 def test_queue_lists_newest_first_with_counts_per_severity_and_refresh(client, write) -> None:

@@ -13,8 +13,7 @@ from detector.alert import Reason
 from detector.console import create_app
 from detector.console.headers import SECURITY_HEADERS
 from detector.evidence import Evidence, Series
-from tests.console.conftest import HOSTILE, T0
-from tests.console.test_pages import csrf_token
+from tests.console.conftest import HOSTILE, T0, csrf_token, listed
 
 TOKEN = "s3cret-console-token"
 
@@ -153,9 +152,6 @@ def test_hostile_strings_render_as_text_everywhere(client, write, store) -> None
     alert_html = pages["alert"].text
     assert "&#34;&gt;&lt;img src=x onerror=alert(1)&gt;" in alert_html  # model id, as text
     assert alert_html.count("&lt;script&gt;alert(1)&lt;/script&gt;") >= 6  # client, summary, note, features, group plot...
-    assert listed_ids(pages["filtered queue"].text) == [alert.alert_id]
-    assert listed_ids(pages["client"].text) == [alert.alert_id]
+    assert listed(pages["filtered queue"].text) == [alert.alert_id]
+    assert listed(pages["client"].text) == [alert.alert_id]
 
-
-def listed_ids(html: str) -> list[str]:
-    return re.findall(r'data-alert-id="([0-9A-Z]{26})"', html)
