@@ -78,15 +78,19 @@ class ConfidenceSeries:
         self.mass = np.zeros(width, dtype=np.float32)
         self.n_scores = n_scores
 
-    def admit(self, cls: int) -> None:
-        """Track ``cls``, replacing the tracked class with the least confidence mass (its history is dropped)."""
+    def admit(self, cls: int, score: float) -> None:
+        """Track ``cls``, replacing the tracked class with the least confidence mass (its history is dropped).
+
+        The newcomer starts with the mass of a class that had held ``score`` for a while, so a class
+        climbing out of the noise is not pushed out again by the next brief spike of another class.
+        """
         if cls in self.column_of:
             return
         column = int(self.mass.argmin())
         del self.column_of[int(self.classes[column])]
         self.classes[column] = cls
         self.column_of[cls] = column
-        self.mass[column] = 1.0  # survives a few queries even if it fell back at once
+        self.mass[column] = score / (1.0 - MASS_DECAY)
         self.tracked.data[:, column] = np.nan
 
     @property
@@ -214,13 +218,13 @@ class ConfidenceClimb(Featurizer):
             slot.tracked.append(scores)
             return first - second
         top2 = np.argpartition(scores, k - 2)[k - 2 :]
-        for cls in top2.tolist():
-            slot.admit(cls)
+        second, first = scores[top2].tolist()
+        for cls, score in zip(top2.tolist(), (second, first)):
+            slot.admit(cls, score)
         row = scores[slot.classes]
         slot.tracked.append(row)
         slot.mass *= MASS_DECAY
         slot.mass += row
-        second, first = scores[top2].tolist()
         return first - second
 
     def compute(self, client: ClientState, model: ModelState) -> dict[str, float]:

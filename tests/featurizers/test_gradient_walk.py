@@ -1,0 +1,184 @@
+"""Gradient walk: per-input series against a brute-force reference, and what each query pattern looks like."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from featurizers.gradient_walk import (
+    K_NEAREST,
+    SYMMETRY_TOLERANCE,
+    GradientWalk,
+    WalkSeries,
+    input_scale,
+    walk_series,
+)
+from featurizers.state import ModelState, StateStore
+from tests.featurizers.streams import Query, Replay, benign, coordinate_walk, direction_walk, population, video
+
+DIM = 16
+
+
+def replay(window: int = 64) -> Replay:
+    return Replay([GradientWalk()], StateStore(window=window))
+
+
+def walk_features(xs: np.ndarray, seed: int = 0, scale: float = 1.0, window: int = 64) -> dict[str, float]:
+    r = replay(window)
+    population(r, np.random.default_rng(seed), xs.shape[1], scale=scale)
+    r.inputs("c", xs)
+    return r.features("c")
+
+
+def reference_rows(inputs: np.ndarray, weights: np.ndarray, window: int) -> np.ndarray:
+    """The six per-input series computed from scratch for every input (the slow, obvious way)."""
+    rows = []
+    w = weights.astype(np.float64)
+
+    def dist(a: np.ndarray, b: np.ndarray) -> float:
+        return float(np.sqrt((((a - b) * w) ** 2).sum()))
+
+    for t in range(len(inputs)):
+        span = inputs[max(0, t - window + 1) : t + 1].astype(np.float64)
+        if len(span) == 1:
+            rows.append([math.nan] * 6)
+            continue
+        x, earlier = span[-1], span[:-1]
+        d = np.array([dist(e, x) for e in earlier])
+        nearest = int(d.argmin())
+        sparsity = math.nan
+        if d[nearest] > 0:
+            step = np.abs((earlier[nearest] - x) * w)
+            sparsity = (math.sqrt(len(x)) - step.sum() / math.sqrt((step**2).sum())) / (math.sqrt(len(x)) - 1)
+        step_now = x - span[-2]
+        cos = symmetric = math.nan
+        if d[-1] > 0:
+            if len(span) >= 3 and dist(span[-2], span[-3]) > 0:
+                a, b = step_now * w, (span[-2] - span[-3]) * w
+                cos = float(a @ b / np.linalg.norm(a) / np.linalg.norm(b))
+            limit = SYMMETRY_TOLERANCE * d[-1]
+            around_input = any(dist(x + span[-2], 2 * c) <= limit for c in span[:-2])
+            around_pair = (
+                len(span) >= 4
+                and min(dist(x, span[-3]), dist(x, span[-4]), dist(span[-2], span[-3]), dist(span[-2], span[-4])) > 0
+                and dist(span[-3], span[-4]) > 0
+                and dist(x + span[-2], span[-3] + span[-4]) <= limit
+            )
+            symmetric = float(around_input or around_pair)
+        rows.append([d[-1], d.min(), np.sort(d)[:K_NEAREST].mean(), cos, sparsity, symmetric])
+    return np.array(rows)
+
+
+def test_series_match_a_brute_force_reference_across_window_wraps() -> None:
+    rng = np.random.default_rng(7)
+    window = 16
+    parts = [
+        coordinate_walk(rng, DIM, 3, pairs=4),
+        benign(rng, 10, DIM),
+        direction_walk(rng, DIM, 2, pairs=3),
+        np.repeat(benign(rng, 3, DIM), 3, axis=0),  # retries
+        coordinate_walk(rng, DIM, 3, pairs=5),
+    ]
+    inputs = np.concatenate(parts).astype(np.float32)
+    r = replay(window)
+    population(r, rng, DIM, n=1024)  # the scale snapshot stays fixed until 2048 inputs
+    history = []
+    for x in inputs:
+        r.inputs("c", [x])
+        history.append(walk_series(r.client("c")).rows.last().copy())
+    weights = input_scale(r.model(), DIM).weights
+    expected = reference_rows(inputs, weights, window)
+    np.testing.assert_allclose(np.array(history), expected, rtol=2e-3, atol=2e-5)
+    assert np.nansum(expected[:, 5]) > 5, "the sequence must contain symmetric pairs to test them"
+
+
+def test_finite_difference_walk_is_symmetric_sparse_and_near_but_not_exact() -> None:
+    rng = np.random.default_rng(1)
+    walk = walk_features(coordinate_walk(rng, DIM, 8))
+    users = walk_features(benign(rng, 128, DIM))
+    assert walk["symmetric_pair_frac"] > 0.35 and users["symmetric_pair_frac"] == 0.0
+    assert walk["step_sparsity_mean"] > 0.6 > 0.35 > users["step_sparsity_mean"]
+    assert walk["near_dup_frac"] > 0.95 and walk["exact_dup_frac"] == 0.0
+    assert users["near_dup_frac"] == 0.0 and users["nn_distance_p10"] > 0.5
+    assert walk["nn_distance_p10"] < 0.02 and walk["knn_distance_mean"] < 0.1 < 1.0 < users["knn_distance_mean"]
+    assert walk["step_cos_mean"] < -0.55 and walk["step_cos_abs_mean"] > 0.6
+
+
+def test_probes_around_a_queried_centre_are_symmetric_pairs() -> None:
+    rng = np.random.default_rng(2)
+    feats = walk_features(direction_walk(rng, DIM, 8))
+    assert feats["symmetric_pair_frac"] > 0.35
+    assert feats["step_sparsity_mean"] < 0.4, "random directions are dense steps"
+
+
+def test_identical_retries_are_exact_duplicates_not_near_ones() -> None:
+    rng = np.random.default_rng(3)
+    feats = walk_features(np.repeat(rng.standard_normal((1, DIM)), 40, axis=0))
+    assert feats["exact_dup_frac"] == 1.0 and feats["near_dup_frac"] == 0.0
+    assert feats["dist_prev_median"] == 0.0
+    assert not {"nn_distance_p10", "knn_distance_mean", "step_sparsity_mean", "symmetric_pair_frac"} & feats.keys()
+
+
+def test_video_frames_are_near_but_dense_and_not_symmetric() -> None:
+    rng = np.random.default_rng(4)
+    feats = walk_features(video(rng, 128, DIM))
+    assert feats["near_dup_frac"] > 0.9
+    assert feats["step_sparsity_mean"] < 0.35 and feats["symmetric_pair_frac"] < 0.05
+
+
+def test_cover_queries_interleaved_with_a_walk_do_not_hide_its_near_duplicates() -> None:
+    rng = np.random.default_rng(5)
+    walk, cover = coordinate_walk(rng, DIM, 4), benign(rng, 64, DIM)
+    mixed = np.empty((128, DIM))
+    mixed[0::2], mixed[1::2] = walk, cover
+    feats = walk_features(mixed)
+    assert 0.4 < feats["near_dup_frac"] < 0.6
+    assert feats["step_sparsity_mean"] > 0.45, "steps are taken from the nearest earlier input, not the previous"
+
+
+def test_distances_are_scale_free() -> None:
+    rng = np.random.default_rng(6)
+    walk = coordinate_walk(rng, DIM, 4)
+    small = walk_features(walk, seed=9)
+    large = walk_features(walk * 1000.0, seed=9, scale=1000.0)
+    assert large.keys() == small.keys()
+    for name, value in small.items():
+        assert large[name] == pytest.approx(value, rel=1e-3, abs=1e-6), name
+
+
+def test_inputs_of_any_size_give_comparable_distances() -> None:
+    rng = np.random.default_rng(8)
+    narrow = walk_features(benign(rng, 64, 8))
+    wide = walk_features(benign(rng, 64, 512))
+    assert narrow["dist_prev_median"] == pytest.approx(math.sqrt(2), rel=0.25)
+    assert wide["dist_prev_median"] == pytest.approx(math.sqrt(2), rel=0.05)
+
+
+def test_a_first_input_has_no_features_and_events_without_input_change_nothing() -> None:
+    r = replay()
+    r.inputs("c", [np.ones(DIM)])
+    assert r.features("c") == {}
+    slot_before = walk_series(r.client("c")).rows.ordered()
+    r.send(Query("c", 99.0, scores=np.array([0.5, 0.5])))
+    np.testing.assert_array_equal(walk_series(r.client("c")).rows.ordered(), slot_before)
+
+
+def test_the_scale_snapshot_refreshes_when_the_model_input_count_doubles() -> None:
+    model = ModelState("m")
+    versions = []
+    for i in range(20):
+        model.observe_input(np.full(4, float(i), dtype=np.float32))
+        versions.append(input_scale(model, 4).version)
+    assert versions == [0, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3, 4, 4, 4, 4, 4]
+
+
+def test_series_are_bounded_by_the_window() -> None:
+    rng = np.random.default_rng(10)
+    r = replay(window=16)
+    r.inputs("c", benign(rng, 200, DIM))
+    slot = walk_series(r.client("c"))
+    assert isinstance(slot, WalkSeries) and len(slot.rows) == 16
+    times, values = GradientWalk().series(r.client("c"), r.model())["nn_distance"]
+    assert len(times) == len(values) == 16 and np.all(np.diff(times) > 0)
