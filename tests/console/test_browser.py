@@ -1,10 +1,11 @@
 """The console in a real browser: headless Chromium (Debian's) driven by Playwright.
 
 The console runs with uvicorn in a background thread on a loopback port, over a
-store holding an inversion-like alert with its evidence and a hostile one. The
-browser opens the queue, opens the alert, sees the plots, acknowledges it with a
-note, and the database shows it; the alert page's screenshot is kept (pytest's
-temporary folder) and published as ``docs/console-alert.png`` for the README.
+store into which the simulator's ``tiny`` attack scenario was replayed through the
+real pipeline, plus one alert with hostile strings. The browser opens the queue,
+opens the replayed alert, sees its evidence plots, acknowledges it with a note,
+and the database shows it; the alert page's screenshot is kept (pytest's temporary
+folder) and published as ``docs/console-alert.png`` for the README.
 """
 
 from __future__ import annotations
@@ -21,9 +22,12 @@ import pytest
 import uvicorn
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
+from detector.commands.replay import replay
 from detector.console import create_app
-from detector.db.alert_store import AlertStore
-from tests.console.conftest import HOSTILE, AlertWriter, walk_evidence
+from detector.db.alert_store import AlertFilter, AlertStore
+from detector.settings import Settings
+from detector.simulator import write_scenario
+from tests.console.conftest import HOSTILE, AlertWriter
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -82,17 +86,17 @@ def page(browser: Browser) -> Iterator[Page]:
 def test_analyst_opens_the_alert_sees_the_evidence_and_acknowledges_it(
     page: Page, console_url: str, store: AlertStore, write: AlertWriter, tmp_path: Path
 ) -> None:
+    events, _ = write_scenario("tiny", tmp_path / "traffic", seed=0)
+    replay([str(events)], Settings(database_url=str(store.engine.url)), progress=False)
+    replayed = store.list(AlertFilter())
+    assert replayed, "the tiny scenario raised no alert"
+    alert = replayed[0]
+    evidence = store.evidence(alert.alert_id)
+    assert evidence is not None and evidence.series
+    shown = len(evidence.series) + (1 if evidence.group else 0)
     script, attribute = HOSTILE
     write(client_id=script, model_id=attribute, severity="medium", summary=f"{script} {attribute}",
           features={f"group_client[{script}]": 1.0})
-    alert = write(
-        severity="critical",
-        detector="rule:confidence-climb",
-        client_id="key_7f3a",
-        evidence=walk_evidence(group={"key_91c2": [1_795_312_009.0 + 0.5 * i for i in range(12)],
-                                      "key_c07e": [1_795_312_010.2 + 0.4 * i for i in range(15)]}),
-        webhook=True,
-    )
     dialogs: list[str] = []
     page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
     blocked: list[str] = []
@@ -100,7 +104,7 @@ def test_analyst_opens_the_alert_sees_the_evidence_and_acknowledges_it(
 
     page.goto(console_url + "/")
     rows = page.locator("tr.alert-row")
-    expect(rows).to_have_count(2)
+    expect(rows).to_have_count(len(replayed) + 1)
     expect(page.get_by_text(script, exact=True).first).to_be_visible()  # the hostile id shows as text
 
     # the queue reloads itself (served script; the CSP forbids inline ones): a new alert appears without a click
@@ -110,20 +114,22 @@ def test_analyst_opens_the_alert_sees_the_evidence_and_acknowledges_it(
     page.locator(f'tr[data-alert-id="{alert.alert_id}"] a.alert-link').click()
     expect(page).to_have_url(f"{console_url}/alerts/{alert.alert_id}")
     plots = page.locator("svg.plot")
-    expect(plots).to_have_count(5)
-    for name in ("target_confidence", "dist_prev", "nn_distance", "query_rate", "group"):
-        box = page.locator(f'svg.plot[data-series="{name}"]').bounding_box()
+    expect(plots).to_have_count(shown)
+    for name in evidence.series:
+        plot = page.locator(f'svg.plot[data-series="{name}"]')
+        box = plot.bounding_box()
         assert box is not None and box["width"] > 300 and box["height"] > 100, name
-    assert page.locator('svg.plot[data-series="target_confidence"] circle').count() == 40
+        assert plot.locator("path.series-line").count() == 1, name
 
-    page.locator("#note").fill("confidence climb on one class; key owner contacted")
+    page.locator("#note").fill("automated querying confirmed; key owner contacted")
     page.get_by_role("button", name="Acknowledge").click()
     expect(page.locator("h1 .status")).to_have_text("acknowledged")
-    expect(page.locator("td.note-text").last).to_have_text("confidence climb on one class; key owner contacted")
+    expect(page.locator("td.note-text").last).to_have_text("automated querying confirmed; key owner contacted")
     assert store.get(alert.alert_id).status == "acknowledged"
     last = store.history(alert.alert_id)[-1]
-    assert (last.to_status, last.note) == ("acknowledged", "confidence climb on one class; key owner contacted")
+    assert (last.to_status, last.note) == ("acknowledged", "automated querying confirmed; key owner contacted")
 
+    page.wait_for_load_state("networkidle")
     page.screenshot(path=str(tmp_path / "console-alert.png"), full_page=True)
     SCREENSHOT.parent.mkdir(exist_ok=True)
     shutil.copyfile(tmp_path / "console-alert.png", SCREENSHOT)
