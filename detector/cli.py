@@ -19,7 +19,7 @@ from detector.alert import SEVERITIES, STATUSES
 from detector.db.alert_store import AlertFilter, AlertNotFound, AlertStore, parse_time
 from detector.db.engine import DatabaseError, make_engine
 from detector.db.migrate import SchemaOutOfDate, current_revision, ensure_schema, upgrade
-from detector.settings import Settings
+from detector.settings import ConfigError, Settings
 from detector.sources.file_source import SourceError
 from rules import RuleLoadError
 
@@ -28,6 +28,7 @@ EXIT_USAGE = 2
 
 def _common(parser: argparse.ArgumentParser, *, kafka: bool = False, rules: bool = False) -> None:
     parser.add_argument("--database-url", help="alert store URL (env INVDET_DATABASE_URL; default sqlite:///./inversion-detector.db)")
+    parser.add_argument("--config", metavar="FILE", help="TOML settings file (env INVDET_CONFIG)")
     if rules:
         parser.add_argument(
             "--rules", action="append", metavar="PATH", help="extra rule file or folder, repeatable (env INVDET_RULES)"
@@ -54,6 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", help="consume inference events from Kafka as a long-lived worker")
     _common(run, kafka=True, rules=True)
+
+    webhook = commands.add_parser("webhook", help="deliver alerts from the outbox to the webhook, without a worker")
+    _common(webhook)
 
     demo = commands.add_parser("demo", help="simulated benign and attacking clients through the real pipeline")
     demo.add_argument("--out", default="demo", help="folder for the traffic and its alert database (default ./demo)")
@@ -87,6 +91,11 @@ def build_parser() -> argparse.ArgumentParser:
         change.add_argument("--note", help="why (kept in the status history)")
         change.set_defaults(new_status=status)
         _common(change)
+    redeliver = alert_commands.add_parser("redeliver", help="queue an alert's webhook delivery again, or every failed one")
+    target = redeliver.add_mutually_exclusive_group(required=True)
+    target.add_argument("alert_id", nargs="?", help="id or unique prefix")
+    target.add_argument("--failed", action="store_true", help="every delivery that failed")
+    _common(redeliver)
 
     db = commands.add_parser("db", help="database schema")
     db_commands = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
@@ -113,7 +122,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         "kafka_group_id": getattr(args, "group_id", None),
     }
     overrides = {name: value for name, value in flags.items() if value is not None}
-    settings = Settings(**overrides)
+    settings = Settings.load(getattr(args, "config", None), **overrides)
     extra_rules = getattr(args, "rules", None)
     if extra_rules:
         settings = settings.model_copy(update={"rules": [*settings.rules, *extra_rules]})
@@ -147,6 +156,10 @@ def dispatch(args: argparse.Namespace) -> int:
         from detector.commands.run import run_worker
 
         return run_worker(settings)
+    if args.command == "webhook":
+        from detector.commands.webhook import run_dispatcher
+
+        return run_dispatcher(settings)
     if args.command == "demo":
         from detector.commands.demo import demo
 
@@ -172,6 +185,10 @@ def dispatch(args: argparse.Namespace) -> int:
         return alerts.show_alert(store, args.alert_id)
     if action == "export":
         return alerts.export_alerts(store)
+    if action == "redeliver":
+        from detector.commands.webhook import redeliver
+
+        return redeliver(store, None if args.failed else args.alert_id, settings)
     return alerts.change_status(store, args.alert_id, args.new_status, args.note)
 
 
@@ -186,6 +203,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return dispatch(args)
     except (DatabaseError, SourceError, SchemaOutOfDate, AlertNotFound) as exc:
         print(f"inversion-detector: error: {exc}", file=sys.stderr)
+    except ConfigError as exc:
+        for error in exc.errors:
+            print(f"inversion-detector: error: {error}", file=sys.stderr)
     except RuleLoadError as exc:
         for error in exc.errors:
             print(f"inversion-detector: error: {error}", file=sys.stderr)

@@ -82,7 +82,8 @@ def adopt_replaced(replaced: dict[str, AlertChange], pipeline: Pipeline, summary
     if replaced:
         pipeline.decider.rebind(replaced)
         for old_id, change in replaced.items():
-            summary.alerts[change.alert.alert_id] = summary.alerts.pop(old_id)
+            summary.alerts.pop(old_id, None)
+            summary.alerts[change.alert.alert_id] = (change.alert.detector, change.alert.severity)
 
 
 def run_stream(

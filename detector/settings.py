@@ -225,7 +225,7 @@ def _locate(error: Mapping[str, Any], overrides: Mapping[str, Any], config: Conf
         return f"setting {key}: {message}"
     env_name = f"{ENV_PREFIX}{key}".upper()
     if env_name in {name.upper() for name in os.environ}:
-        return f"environment {env_name}: {message}"
+        return f"setting {key} (environment {env_name}): {message}"
     if key in config.values:
         return f"{config.where(key)}: {key}: {message}"
     return f"setting {key}: {message}"

@@ -1,45 +1,48 @@
-"""``inversion-detector run``: the long-lived worker on a Kafka topic."""
+"""``inversion-detector run``: the long-lived worker on a Kafka topic.
+
+Wires the worker (:mod:`detector.worker.worker`), its health and metrics port,
+the webhook dispatcher thread and the signal handling, from the settings.
+"""
 
 from __future__ import annotations
 
 import logging
-import signal
-import sys
-from typing import TextIO
 
-from kafka import KafkaProducer
-
-from detector.assembly import assemble
-from detector.commands.replay import print_summary
-from detector.parse import Parser
-from detector.runner import run_stream
+from detector.assembly import load_ruleset, open_store
+from detector.kafka import open_producer
 from detector.settings import Settings
-from detector.sinks.dead_letter import KafkaDeadLetterSink
-from detector.sources.kafka_source import KafkaSource
+from detector.worker.health import start_health_server
+from detector.worker.json_logs import configure_logging
+from detector.worker.metrics import WorkerMetrics
+from detector.worker.shutdown import Shutdown
+from detector.worker.worker import Worker
 
 log = logging.getLogger("detector.run")
 
 
-def run_worker(settings: Settings, out: TextIO = sys.stdout) -> int:
-    """Consume until SIGTERM/SIGINT, then finish the batch, commit and leave the group."""
-    parts = assemble(settings)
-    source = KafkaSource(settings.kafka_bootstrap_servers, [settings.kafka_topic], settings.kafka_group_id)
-    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers.split(","), acks="all")
+def run_worker(settings: Settings) -> int:
+    """Consume until SIGTERM/SIGINT, then finish the batch, checkpoint and leave the group."""
+    configure_logging(settings.log_format, settings.log_level)
+    ruleset = load_ruleset(settings)
+    engine, _ = open_store(settings)
+    metrics = WorkerMetrics()
+    shutdown = Shutdown(settings.shutdown_timeout_s)
+    shutdown.install()
+    producer = open_producer(settings.kafka_client, settings.kafka_bootstrap_servers)
+    worker = Worker(settings, ruleset, engine, producer, metrics=metrics, shutdown=shutdown)
+    health = start_health_server(settings.metrics_port, metrics.registry, worker.readiness)
+    dispatcher = None
+    if settings.webhook_url is not None and settings.webhook_in_worker:
+        from detector.webhook.dispatcher import DispatcherThread
 
-    def stop(signum, _frame) -> None:
-        log.info("signal %s: finishing the batch, then stopping", signum)
-        source.stop()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    log.info("consuming %s as group %s", settings.kafka_topic, settings.kafka_group_id)
+        dispatcher = DispatcherThread.start(settings, metrics)
+    log.info("worker starting", extra={"settings": settings.masked()})
     try:
-        summary = run_stream(
-            source, Parser(), parts.pipeline, parts.alert_sink, KafkaDeadLetterSink(producer, settings.kafka_dlq_topic)
-        )
+        return worker.run()
     finally:
-        source.close()
-        producer.close()
-        parts.engine.dispose()
-    print_summary(summary, [f"topic {settings.kafka_dlq_topic}"], out)
-    return 0
+        if dispatcher is not None:
+            dispatcher.stop(timeout_s=min(max(shutdown.remaining() - 1.0, 1.0), settings.webhook_timeout_s + 2.0))
+        if health is not None:
+            health.close()
+        engine.dispose()
+        shutdown.cancel_watchdog()

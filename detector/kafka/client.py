@@ -125,6 +125,9 @@ class ResendingProducer(ABC):
     """A :class:`Producer` that keeps what failed and sends it again on the next :meth:`flush`,
     so that a broker outage delays records but never drops them."""
 
+    flush_timeout_s = 30.0
+    """How long a flush without an explicit timeout waits (a broker outage must not hang the worker)."""
+
     def __init__(self) -> None:
         self.failed: list[Outgoing] = []
 
@@ -137,6 +140,7 @@ class ResendingProducer(ABC):
         again, self.failed = self.failed, []
         for outgoing in again:
             self._send(outgoing)
+        timeout_s = self.flush_timeout_s if timeout_s is None else timeout_s
         failures, queued = self._wait(timeout_s)
         self.failed = [outgoing for outgoing, _ in failures]
         if failures:

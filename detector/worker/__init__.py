@@ -1,0 +1,1 @@
+"""The long-lived Kafka worker: checkpointed consumer-group member, health and metrics, shutdown."""
