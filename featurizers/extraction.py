@@ -29,7 +29,7 @@ import numpy as np
 from scipy import stats
 
 from featurizers.base import Featurizer, Observation
-from featurizers.confidence_climb import LABEL
+from featurizers.confidence_climb import LABEL, ConfidenceClimb
 from featurizers.gradient_walk import input_scale, walk_series
 from featurizers.state import ClientState, ModelState
 
@@ -67,7 +67,6 @@ class Extraction(Featurizer):
 
     >>> from featurizers.state import StateStore
     >>> from featurizers.gradient_walk import GradientWalk
-    >>> from featurizers.confidence_climb import ConfidenceClimb
     >>> rng = np.random.default_rng(3)
     >>> def replay(inputs, labels):
     ...     store, fs = StateStore(window=64), [GradientWalk(), ConfidenceClimb(), Extraction()]
@@ -118,7 +117,7 @@ class Extraction(Featurizer):
             nn = nn[~np.isnan(nn) & (nn > 0)]
             if len(nn) >= MIN_SHAPIRO_POINTS:
                 feats["prada_shapiro_w"] = self._shapiro(nn)
-        confidence = client.slots.get("confidence_climb")
+        confidence = client.slots.get(ConfidenceClimb.name)
         if confidence is not None:
             labels = confidence.rows.filled()[:, LABEL]
             labels = labels[labels >= 0].astype(np.int64)
