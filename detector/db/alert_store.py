@@ -100,29 +100,7 @@ class AlertStore:
 
     def list(self, where: AlertFilter) -> list[Row]:
         """Newest first, with delivery state (``delivery``: pending/delivered/failed or None)."""
-        delivery = (
-            select(webhook_outbox.c.state)
-            .where(webhook_outbox.c.alert_id == alerts.c.alert_id)
-            .order_by(webhook_outbox.c.id.desc())
-            .limit(1)
-            .scalar_subquery()
-            .label("delivery")
-        )
-        query = select(alerts, delivery)
-        for column, value in (
-            (alerts.c.status, where.status),
-            (alerts.c.severity, where.severity),
-            (alerts.c.client_id, where.client_id),
-            (alerts.c.model_id, where.model_id),
-            (alerts.c.detector, where.detector),
-        ):
-            if value is not None:
-                query = query.where(column == value)
-        if where.since is not None:
-            query = query.where(alerts.c.created_at >= where.since)
-        query = query.order_by(alerts.c.created_at.desc(), alerts.c.alert_id.desc()).limit(where.limit)
-        with self.engine.connect() as connection:
-            return list(connection.execute(query))
+        return self.page(where)
 
     def get(self, alert_id: str) -> Row:
         """One alert by id, or by a unique prefix of at least 6 characters."""
@@ -222,7 +200,8 @@ class AlertStore:
         return query
 
     def page(self, where: AlertFilter, *, sort: str = "created", offset: int = 0) -> list[Row]:
-        """Up to ``where.limit`` rows from ``offset`` in ``sort`` order, with ``delivery`` as :meth:`list` has it."""
+        """Up to ``where.limit`` rows from ``offset`` in ``sort`` order, each with ``delivery``: the
+        newest webhook delivery state (pending/delivered/failed, or None when never queued)."""
         if sort not in self.QUEUE_SORTS:
             raise ValueError(f"unknown sort {sort!r}: one of {', '.join(self.QUEUE_SORTS)}")
         delivery = (
