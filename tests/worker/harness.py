@@ -13,7 +13,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -21,6 +21,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import orjson
+import pytest
 from kafka import KafkaProducer
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import Engine, create_engine, func, select
@@ -231,6 +232,7 @@ class Store:
     """What the workers wrote, read straight from the database."""
 
     def __init__(self, url: str) -> None:
+        self.url = url
         self.engine: Engine = create_engine(url, pool_pre_ping=True)
 
     def close(self) -> None:
@@ -334,3 +336,54 @@ class WebhookReceiver:
     def answered(self, status: int) -> int:
         with self.lock:
             return sum(1 for r in self.requests if r.status == status)
+
+
+# -- fixtures (imported by the integration tests that use them) ------------------------------
+
+CLIENT_LIBRARIES = ("kafka-python", "confluent")
+
+
+@dataclass(frozen=True)
+class Topic:
+    bootstrap: str
+    name: str
+
+    @property
+    def dlq(self) -> str:
+        return f"{self.name}.dlq"
+
+
+@pytest.fixture(params=CLIENT_LIBRARIES)
+def library(request: pytest.FixtureRequest) -> str:
+    """Every fault test runs once per Kafka client library."""
+    return request.param
+
+
+@pytest.fixture
+def topic(kafka_broker, kafka_topic: str) -> Iterator[Topic]:
+    """The test's fresh 4-partition topic and its dead-letter topic."""
+    dlq = kafka_broker.create_topic(f"{kafka_topic}.dlq", partitions=1)
+    yield Topic(kafka_broker.bootstrap, kafka_topic)
+    kafka_broker.delete_topic(dlq)
+
+
+@pytest.fixture
+def store(postgres_url: str) -> Iterator[Store]:
+    opened = Store(postgres_url)
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def workers(tmp_path: Path) -> Iterator[Callable[..., Worker]]:
+    """Start workers by name with a settings environment; any still running at the end are killed."""
+    started: list[Worker] = []
+
+    def start(name: str, env: dict[str, str]) -> Worker:
+        worker = Worker(tmp_path, name, env).start()
+        started.append(worker)
+        return worker
+
+    yield start
+    for worker in started:
+        worker.stop()
