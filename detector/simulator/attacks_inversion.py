@@ -21,26 +21,31 @@ def mi_face(
     *,
     coordinates: int = 8,
     fd_step: float = 0.02,
-    learning_rate: float = 1.0,
-    patience: int = 20,
+    learning_rate: float = 0.05,
+    patience: int = 100,
     stop_cost: float = 0.001,
-    max_iterations: int = 500,
+    max_iterations: int = 5000,
 ) -> Probe:
-    """MI-Face against class ``target``.
+    """MI-Face against class ``target``, with finite differences.
 
     The cost is c(x) = 1 - f_target(x) (no auxiliary term). From the blank
     input x0 = 0, each iteration estimates the gradient of c on
     ``coordinates`` random coordinates with symmetric pairs x + h e_i,
-    x - h e_i (h = ``fd_step`` of the feature's range; a pair is clipped to
-    the range and divided by its real width), takes the step
-    x <- Process(x - lambda * grad) with Process the projection onto the
-    valid range, and queries the new x to learn its cost. A run stops when
-    the cost is no lower than the worst of the last beta = ``patience``
-    costs, falls to gamma = ``stop_cost``, or after ``max_iterations``; the
-    attacker then starts again from a random dim input, as restarts give
-    more reconstructions of the same class. Steps are in units of the
-    feature's range. On a top-1 API the target confidence is what
-    :meth:`Answers.class_score` can tell.
+    x - h e_i (h = ``fd_step`` of the feature's range; a pair clipped by the
+    range is divided by its real width), steps x <- Process(x - lambda g)
+    with Process the projection onto the valid range, and queries the new x
+    to learn its cost. A run stops when the cost is no lower than the worst
+    of the previous beta = ``patience`` costs, falls to gamma =
+    ``stop_cost``, or after alpha = ``max_iterations``; the attacker then
+    starts over from a random dim input (restarts give more reconstructions
+    of the class). Coordinates are in units of the feature's range.
+
+    One change from the paper: g is the estimate *normalised*, so every step
+    has length lambda = ``learning_rate``. A network's confidence in a class
+    it does not see is ~1e-6 with a gradient to match, and a fixed lambda
+    times that never moves; with unit steps the confidence climbs over a few
+    hundred to a couple of thousand queries. On a top-1 API the confidence
+    is what :meth:`Answers.class_score` can tell, and progress is poorer.
     """
     d, span = data.n_features, data.span
     h = fd_step * span

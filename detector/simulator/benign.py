@@ -167,12 +167,14 @@ def video(data: Dataset, rng: np.random.Generator, remaining_s: float) -> Traffi
 
 def drift(data: Dataset, rng: np.random.Generator, remaining_s: float) -> Traffic:
     """A production feed whose inputs drift: real samples under a gain and an
-    offset that grow linearly from none to their final size (gain +-10-40%,
-    offset +-2-10% of the range) over the client's life; Poisson arrivals
-    with a mean gap of 0.5-5 s."""
+    offset (same direction, like a sensor's brightness and contrast) that
+    grow linearly from none to their final size (gain +-10-40%, offset
+    +-2-10% of the range) over the client's life; Poisson arrivals with a
+    mean gap of 0.5-5 s."""
     n = int(rng.integers(200, 1500))
-    final_gain = rng.choice([-1.0, 1.0]) * rng.uniform(0.1, 0.4)
-    final_offset = rng.choice([-1.0, 1.0]) * rng.uniform(0.02, 0.1) * data.span
+    direction = rng.choice([-1.0, 1.0])
+    final_gain = direction * rng.uniform(0.1, 0.4)
+    final_offset = direction * rng.uniform(0.02, 0.1) * data.span
     mean_gap_s = rng.uniform(0.5, 5.0)
 
     def chunks() -> Iterator[Chunk]:

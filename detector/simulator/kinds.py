@@ -39,7 +39,7 @@ class AttackKind:
 
 
 ATTACK_KINDS: dict[str, AttackKind] = {
-    "inversion": AttackKind(lambda d, r, t: mi_face(d, int(t), r), (1000, 3000), targeted=True),
+    "inversion": AttackKind(lambda d, r, t: mi_face(d, int(t), r), (1500, 4000), targeted=True),
     "zoo": AttackKind(lambda d, r, t: zoo(d, r), (1500, 4000)),
     "boundary": AttackKind(lambda d, r, t: boundary(d, r), (1000, 3000)),
     "hopskipjump": AttackKind(lambda d, r, t: hop_skip_jump(d, r), (1500, 4000)),

@@ -1,9 +1,11 @@
 """The models the simulated clients query: small scikit-learn networks, answered in numpy.
 
 Each model is a ``StandardScaler`` + one-hidden-layer ``MLPClassifier``
-(ReLU, L-BFGS, fixed seed) trained once per process on its dataset's
-training split. A non-linear model keeps the attacks honest: decision
-boundaries are curved, gradients change from point to point.
+(32 ReLU units, L-BFGS, L2 penalty 1.0, fixed seed) trained once per process
+on its dataset's training split (about 0.7 s for both). A non-linear model
+keeps the attacks honest: decision boundaries are curved, gradients change
+from point to point; the penalty keeps its confidences from saturating at
+exactly 0 and 1 everywhere (held-out accuracy ~98% digits, ~97% breast cancer).
 
 Attacks ask thousands of sequential questions, and scikit-learn's per-call
 overhead (tens of microseconds) would dominate, so queries are answered by
@@ -22,6 +24,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits
 
 from detector.simulator.datasets import Dataset, dataset
 
@@ -72,9 +75,9 @@ def target_model(model_id: str) -> TargetModel:
     data = dataset(MODEL_DATASETS[model_id])
     estimator = make_pipeline(
         StandardScaler(),
-        MLPClassifier((HIDDEN_UNITS,), solver="lbfgs", alpha=1e-2, max_iter=400, random_state=TRAIN_SEED),
+        MLPClassifier((HIDDEN_UNITS,), solver="lbfgs", alpha=1.0, max_iter=400, random_state=TRAIN_SEED),
     )
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), threadpool_limits(1, "blas"):  # BLAS threads slow small fits down ~15x
         warnings.simplefilter("ignore", ConvergenceWarning)
         estimator.fit(data.x_train, data.y_train)
     scaler, network = estimator[0], estimator[-1]

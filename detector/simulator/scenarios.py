@@ -54,13 +54,14 @@ SCENARIOS: dict[str, Scenario] = {
             duration_s=900.0,
             benign={"interactive": 2, "healthcheck": 1, "retry": 1, "augment": 1},
             attacks={"inversion": 1},
-            budget_scale=0.6,
+            budget_scale=0.45,
         ),
         Scenario(
             "demo",
             duration_s=3600.0,
-            benign={"interactive": 12, "batch": 2, "healthcheck": 4, "retry": 6, "video": 3, "drift": 4, "augment": 7},
+            benign={"interactive": 15, "batch": 2, "healthcheck": 4, "retry": 6, "video": 2, "drift": 3, "augment": 7},
             attacks={"inversion": 1, "hopskipjump": 1, "knockoff": 1},
+            budget_scale=0.8,
         ),
         Scenario(
             "standard",
