@@ -6,7 +6,6 @@ import argparse
 import json
 import sys
 import time
-from collections import Counter
 from pathlib import Path
 
 from detector.simulator.scenarios import SCENARIOS
@@ -14,21 +13,21 @@ from detector.simulator.writer import write_scenario
 
 
 def summary(truth_path: Path) -> list[str]:
-    """Lines of clients and events per kind (careful variants apart), attacks after benign kinds."""
-    clients: Counter[tuple[bool, str]] = Counter()
-    queries: Counter[tuple[bool, str]] = Counter()
+    """Lines of clients and events per kind (careful variants apart), benign kinds first, then a total."""
+    counts: dict[tuple[bool, str], list[int]] = {}
     with open(truth_path, "rb") as rows:
         for line in rows:
             row = json.loads(line)
-            key = (row["attack"], row["kind"] + (f" ({row['variant']})" if row["variant"] else ""))
-            clients[key] += 1
-            queries[key] += row["n_events"]
+            kind = row["kind"] + (f" ({row['variant']})" if row["variant"] else "")
+            tally = counts.setdefault((row["attack"], kind), [0, 0])
+            tally[0] += 1
+            tally[1] += row["n_events"]
     lines = [
-        f"{'attack' if attack else 'benign':7} {kind:26} {clients[attack, kind]:5} clients {queries[attack, kind]:8} events"
-        for attack, kind in sorted(clients)
+        f"{'attack' if attack else 'benign':7} {kind:26} {clients:5} clients {events:8} events"
+        for (attack, kind), (clients, events) in sorted(counts.items())
     ]
-    lines.append(f"{'total':34} {sum(clients.values()):5} clients {sum(queries.values()):8} events")
-    return lines
+    clients, events = (sum(column) for column in zip(*counts.values()))
+    return [*lines, f"{'total':34} {clients:5} clients {events:8} events"]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -64,6 +64,15 @@ def _misclassified_start(data: Dataset, label: int, rng: np.random.Generator, no
             return other
 
 
+def _adaptation(rate: float, high: float, low: float, factor: float) -> float:
+    """``factor`` when a success rate is above ``high``, its inverse below ``low``, else 1.
+
+    >>> _adaptation(0.6, 0.5, 0.2, 1.5), round(_adaptation(0.1, 0.5, 0.2, 1.5), 3), _adaptation(0.3, 0.5, 0.2, 1.5)
+    (1.5, 0.667, 1.0)
+    """
+    return factor if rate > high else 1 / factor if rate < low else 1.0
+
+
 def boundary(
     data: Dataset,
     rng: np.random.Generator,
@@ -78,12 +87,12 @@ def boundary(
     Models", ICLR 2018), untargeted, with the proposal and step-size
     adaptation of the authors' Foolbox implementation.
 
-    Start from an input that is misclassified (uniform noise if possible), pulled to the boundary by
-    a binary search towards the original. Each step draws a Gaussian
-    direction orthogonal to the source direction, scaled to
-    delta * distance (the *spherical* candidate, kept at the same distance
-    from the original), then moves it epsilon * distance towards the
-    original (the candidate). Both are queried; an adversarial candidate
+    Start from an input that is misclassified (uniform noise if possible),
+    pulled to the boundary by a binary search towards the original. Each
+    step draws a Gaussian direction orthogonal to the source direction,
+    scaled to delta * distance (the *spherical* candidate, kept at the same
+    distance from the original), then moves it epsilon * distance towards
+    the original (the candidate). Both are queried; an adversarial candidate
     that is closer replaces the current point. Every 10 steps, over the last
     30: if more than half of the spherical candidates were adversarial,
     delta and epsilon grow by ``step_adaptation``, below 20% they shrink;
@@ -117,13 +126,11 @@ def boundary(
             if step % 10:
                 continue
             if len(spherical_stats) == spherical_stats.maxlen:
-                rate = np.mean(spherical_stats)
-                factor = step_adaptation if rate > 0.5 else 1 / step_adaptation if rate < 0.2 else 1.0
+                factor = _adaptation(float(np.mean(spherical_stats)), 0.5, 0.2, step_adaptation)
                 delta, epsilon = delta * factor, epsilon * factor
                 spherical_stats.clear()
             if len(step_stats) == step_stats.maxlen:
-                rate = np.mean(step_stats)
-                epsilon *= step_adaptation if rate > 0.25 else 1 / step_adaptation if rate < 0.1 else 1.0
+                epsilon *= _adaptation(float(np.mean(step_stats)), 0.25, 0.1, step_adaptation)
                 step_stats.clear()
 
 
@@ -140,14 +147,14 @@ def hop_skip_jump(
     Query-Efficient Decision-Based Attack", IEEE S&P 2020, Algorithm 2), L2,
     untargeted, as in the authors' reference code.
 
-    Start from a misclassified input (uniform noise if possible) and binary-search to the boundary
-    (threshold theta = gamma / d^1.5). Iteration t: estimate the gradient
-    direction at the boundary point from n_t = min(100 sqrt(t), 10^4)
-    random unit directions u_b queried at x + delta u_b, with
-    delta = 0.1 at t = 1 and sqrt(d) theta dist_{t-1} after, using the
-    decisions minus their mean as baseline; step along it with the
-    geometric search (epsilon = dist / sqrt(t), halved until adversarial);
-    binary-search back to the boundary.
+    Start from a misclassified input (uniform noise if possible) and
+    binary-search to the boundary (threshold theta = gamma / d^1.5).
+    Iteration t: estimate the gradient direction at the boundary point from
+    n_t = min(100 sqrt(t), 10^4) random unit directions u_b queried at
+    x + delta u_b, with delta = 0.1 at t = 1 and sqrt(d) theta dist_{t-1}
+    after, using the decisions minus their mean as baseline; step along it
+    with the geometric search (epsilon = dist / sqrt(t), halved until
+    adversarial); binary-search back to the boundary.
     """
     d = data.n_features
     theta = gamma / (d * np.sqrt(d))

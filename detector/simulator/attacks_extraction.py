@@ -97,10 +97,8 @@ def jacobian_augmentation(
     ``full_rounds`` rounds only ``reservoir`` random points of the set are
     augmented per round.
     """
-    seeds = np.concatenate(
-        [rng.choice(np.flatnonzero(data.y_held_out == c), seeds_per_class, replace=False) for c in range(data.n_classes)]
-    )
-    known = data.x_held_out[seeds]
+    by_class = [np.flatnonzero(data.y_held_out == c) for c in range(data.n_classes)]
+    known = data.x_held_out[np.concatenate([rng.choice(rows, seeds_per_class, replace=False) for rows in by_class])]
     labels = (yield known).labels
     substitute = LogisticRegression(max_iter=50, warm_start=True)
     for round_ in itertools.count():

@@ -14,11 +14,15 @@ from detector.simulator.datasets import Dataset
 from detector.simulator.traffic import Probe
 
 
-def _other_best(scores: np.ndarray, label: int) -> np.ndarray:
-    """Highest score of a class other than ``label``, per row."""
+def _margin(scores: np.ndarray, label: int) -> np.ndarray:
+    """Score of ``label`` minus the best other class's, per row (negative once fooled).
+
+    >>> _margin(np.array([[0.7, 0.2, 0.1], [0.3, 0.6, 0.1]]), 0).round(2).tolist()
+    [0.5, -0.3]
+    """
     others = scores.copy()
     others[:, label] = -np.inf
-    return others.max(axis=1)
+    return scores[:, label] - others.max(axis=1)
 
 
 def _real_sample(data: Dataset, rng: np.random.Generator) -> np.ndarray:
@@ -63,9 +67,8 @@ def zoo(
             batch[2::2][rows, picked] -= h[picked]
             batch = data.clip(batch)
             answers: Answers = yield batch
-            log_p = np.log(np.maximum(answers.scores, 1e-30))
-            margin = np.maximum(log_p[:, label] - _other_best(log_p, label), 0.0)
-            loss = (((batch - x0) / span) ** 2).sum(axis=1) + const * margin
+            margin = _margin(np.log(np.maximum(answers.scores, 1e-30)), label)
+            loss = (((batch - x0) / span) ** 2).sum(axis=1) + const * np.maximum(margin, 0.0)
             width = (batch[1::2][rows, picked] - batch[2::2][rows, picked]) / span[picked]
             grad = (loss[1::2] - loss[2::2]) / width
             t[picked] += 1
@@ -93,21 +96,18 @@ def simba(data: Dataset, rng: np.random.Generator, *, epsilon: float = 0.2, max_
         answers: Answers = yield x[None]
         label = int(answers.labels[0])
         p, fooled = float(answers.class_score(label)[0]), False
-        for _ in range(max_passes):
-            for i in rng.permutation(data.n_features):
-                for sign in (-1.0, 1.0):
-                    candidate = x.copy()
-                    candidate[i] = np.clip(x[i] + sign * step[i], data.lo[i], data.hi[i])
-                    if candidate[i] == x[i]:
-                        continue
-                    answers = yield candidate[None]
-                    if answers.class_score(label)[0] < p:
-                        x, p, fooled = candidate, float(answers.class_score(label)[0]), answers.labels[0] != label
-                        break
-                if fooled:
-                    break
+        for i in np.concatenate([rng.permutation(data.n_features) for _ in range(max_passes)]):
             if fooled:
                 break
+            for sign in (-1.0, 1.0):
+                candidate = x.copy()
+                candidate[i] = np.clip(x[i] + sign * step[i], data.lo[i], data.hi[i])
+                if candidate[i] == x[i]:
+                    continue
+                answers = yield candidate[None]
+                if answers.class_score(label)[0] < p:
+                    x, p, fooled = candidate, float(answers.class_score(label)[0]), bool(answers.labels[0] != label)
+                    break
 
 
 def _p_selection(p_init: float, iteration: int, n_iterations: int) -> float:
@@ -125,45 +125,48 @@ def _p_selection(p_init: float, iteration: int, n_iterations: int) -> float:
 
 
 def square(
-    data: Dataset, rng: np.random.Generator, *, epsilon: float = 0.05, p_init: float = 0.1, iterations_per_sample: int = 1000
+    data: Dataset,
+    rng: np.random.Generator,
+    *,
+    epsilon: float = 0.05,
+    p_init: float = 0.1,
+    iterations_per_sample: int = 1000,
 ) -> Probe:
     """The L-infinity Square attack (Andriushchenko, Croce, Flammarion and Hein,
     "Square Attack: a query-efficient black-box adversarial attack via random
     search", ECCV 2020, Algorithm 1 with the L-inf sampling of Algorithm 2).
 
     Image tasks only. Start from vertical stripes of +-eps (eps =
-    ``epsilon`` of the range); each iteration redraws one random square
-    window of the perturbation to a fresh +-eps (side from the p schedule)
-    and keeps the candidate if the margin loss p_y - max_{j != y} p_j goes
-    down. Stops at the first misclassification, or after
-    ``iterations_per_sample``, then takes the next sample.
+    ``epsilon`` of the range, the paper's ImageNet budget); each iteration
+    redraws one random square window of the perturbation to a fresh +-eps
+    (its side from the paper's schedule of p, starting at ``p_init`` of the
+    pixels) and keeps the candidate if the margin loss
+    p_y - max_{j != y} p_j goes down. Stops at the first misclassification,
+    or after ``iterations_per_sample``, then takes the next sample.
     """
     if data.image_shape is None:
         raise ValueError("the Square attack needs an image task")
     rows, cols = data.image_shape
-    size = rows * cols
     eps = epsilon * data.span
     while True:
         x0 = _real_sample(data, rng)
         label = int((yield x0[None]).labels[0])
         delta = np.tile(rng.choice([-1.0, 1.0], size=cols), rows) * eps
-        x = data.clip(x0 + delta)
-        answers: Answers = yield x[None]
-        loss = float(answers.scores[0, label] - _other_best(answers.scores, label)[0])
-        iteration = 0
-        while answers.labels[0] == label and iteration < iterations_per_sample:
-            side = int(round(np.sqrt(_p_selection(p_init, iteration, iterations_per_sample) * size)))
+        answers: Answers = yield data.clip(x0 + delta)[None]
+        loss = float(_margin(answers.scores, label)[0])
+        for iteration in range(iterations_per_sample):
+            if loss < 0:
+                break
+            side = int(round(np.sqrt(_p_selection(p_init, iteration, iterations_per_sample) * rows * cols)))
             side = min(max(side, 1), rows - 1)
             top, left = rng.integers(0, rows - side + 1), rng.integers(0, cols - side + 1)
-            mask = np.zeros((rows, cols), dtype=bool)
-            mask[top : top + side, left : left + side] = True
-            window = mask.ravel()
-            new_delta = delta.copy()
-            while np.all(new_delta[window] == delta[window]):  # as in the paper's code: the square must change
-                new_delta[window] = rng.choice([-1.0, 1.0]) * eps[window]
-            candidate = data.clip(x0 + new_delta)
-            answers = yield candidate[None]
-            candidate_loss = float(answers.scores[0, label] - _other_best(answers.scores, label)[0])
+            window = np.zeros((rows, cols), dtype=bool)
+            window[top : top + side, left : left + side] = True
+            window = window.ravel()
+            candidate = delta.copy()
+            while np.all(candidate[window] == delta[window]):  # as in the paper's code: the square must change
+                candidate[window] = rng.choice([-1.0, 1.0]) * eps[window]
+            answers = yield data.clip(x0 + candidate)[None]
+            candidate_loss = float(_margin(answers.scores, label)[0])
             if candidate_loss < loss:
-                delta, x, loss = new_delta, candidate, candidate_loss
-            iteration += 1
+                delta, loss = candidate, candidate_loss

@@ -20,6 +20,7 @@ from detector.simulator.actors import Actor, Identity
 from detector.simulator.api import ModelAPI
 from detector.simulator.benign import BENIGN_KINDS
 from detector.simulator.careful import covered, noised
+from detector.simulator.datasets import dataset
 from detector.simulator.kinds import (
     ATTACK_KINDS,
     CAREFUL_BASES,
@@ -38,7 +39,7 @@ from detector.simulator.traffic import Cadence, answered, scripted
 USER_AGENTS: dict[str, tuple[str, ...]] = {
     "person": (
         "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36",
-        "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_6) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Safari/605.1.15",
+        "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_6) AppleWebKit/605.1.15 (KHTML, like Gecko) Safari/605.1.15",
         "Mozilla/5.0 (X11; Linux x86_64; rv:132.0) Gecko/20100101 Firefox/132.0",
         "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148",
         "okhttp/4.12.0",
@@ -89,7 +90,7 @@ class Casting:
 
     def model_id(self, index: int, image_only: bool = False) -> str:
         """The model of the ``index``-th client of a kind."""
-        models = [m for m in MODEL_DATASETS if not image_only or target_model(m).data.image_shape is not None]
+        models = [m for m, name in MODEL_DATASETS.items() if not image_only or dataset(name).image_shape is not None]
         return models[index % len(models)]
 
     def benign(self, kind: str, index: int) -> Actor:

@@ -12,7 +12,7 @@ from detector.simulator.attacks_inversion import mi_face
 from detector.simulator.attacks_membership import noise_robustness
 from detector.simulator.attacks_score import simba, square, zoo
 from detector.simulator.careful import covered, noised
-from detector.simulator.datasets import dataset
+from detector.simulator.datasets import Dataset, dataset
 from detector.simulator.models import MODEL_DATASETS, target_model
 from tests.simulator.playing import changed_coordinates, play, top2_margin
 
@@ -20,13 +20,13 @@ DIGITS, CANCER = "digits-classifier:1", "breast-cancer:1"
 MODELS = sorted(MODEL_DATASETS)
 
 
-def data_of(model_id: str):
+def data_of(model_id: str) -> Dataset:
     return target_model(model_id).data
 
 
 @pytest.mark.parametrize(("model_id", "target"), [(DIGITS, t) for t in range(10)] + [(CANCER, 0), (CANCER, 1)])
 def test_inversion_climbs_the_target_confidence(model_id: str, target: int) -> None:
-    inputs, scores = play(mi_face(data_of(model_id), target, np.random.default_rng(target)), model_id, 2500)
+    _, scores = play(mi_face(data_of(model_id), target, np.random.default_rng(target)), model_id, 2500)
     confidence = scores[:, target]
     assert confidence[0] < 0.65
     assert confidence.max() > 0.95
