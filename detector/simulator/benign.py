@@ -1,9 +1,10 @@
 """Benign clients: the traffic a detector must stay quiet on.
 
 Each kind is a function ``(data, rng, remaining_s) -> Traffic``: how many
-queries the client sends in all, and an endless stream of
-``(gaps_s, inputs)`` chunks, real samples with the kind's timing (gaps
-shorter than ``traffic.MIN_GAP_S`` are raised to it when served).
+queries the client sends in all, and a stream of ``(gaps_s, inputs)``
+chunks holding at least that many (endless for most kinds), real samples
+with the kind's timing (gaps shorter than ``traffic.MIN_GAP_S`` are raised
+to it when served).
 ``remaining_s`` is the time left in the scenario (a health check lives until
 its end). Several kinds are deliberately close to attacks: ``video`` sends
 near-identical consecutive inputs, ``augment`` small perturbations of a few

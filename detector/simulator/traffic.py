@@ -9,7 +9,7 @@
   the model or the log, which keeps each algorithm as its paper writes it.
   :func:`scripted` runs it against an API at a scripted :class:`Cadence`.
 
-Both end as the same stream of :data:`Served` chunks. Streams are endless;
+Both end as the same stream of :data:`Served` chunks. Streams are mostly endless;
 the client's event budget cuts them (see ``detector.simulator.actors``).
 """
 
