@@ -35,9 +35,10 @@ class WorkerMetrics:
             "invdet_checkpoint_seconds", "time to write one checkpoint (database transaction)", buckets=LATENCY_BUCKETS,
             registry=registry,
         )  # fmt: skip
-        self.checkpoint_failures = Counter(
-            "invdet_checkpoint_failures", "checkpoint attempts that failed and were retried", registry=registry
-        )
+        self.retries = Counter(
+            "invdet_service_retries", "database or broker operations that failed and were retried, by operation",
+            ["operation"], registry=registry,
+        )  # fmt: skip
         self.assigned_partitions = Gauge("invdet_assigned_partitions", "partitions this worker owns", registry=registry)
         self.webhook_deliveries = Counter(
             "invdet_webhook_deliveries", "webhook POSTs accepted by the receiver", registry=registry

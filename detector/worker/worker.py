@@ -237,7 +237,7 @@ class Worker:
             alert = change.alert
             self.metrics.alerts.labels(alert.detector, alert.severity).inc()
             log.info(
-                "alert %s", alert.summary,
+                "alert raised: %s", alert.summary,
                 extra={"alert_id": alert.alert_id, "client_id": alert.client_id, "model_id": alert.model_id,
                        "detector": alert.detector, "severity": alert.severity, "score": alert.score},
             )  # fmt: skip
@@ -292,8 +292,7 @@ class Worker:
                 return action()
             except RETRYABLE as exc:
                 delay = backoff.next()
-                if what == "checkpoint":
-                    self.metrics.checkpoint_failures.inc()
+                self.metrics.retries.labels(what).inc()
                 if self.shutdown.requested and delay + 1.0 >= self.shutdown.remaining():
                     raise Unavailable(f"{what}: {one_line(exc)}") from exc
                 log.warning("%s failed, retrying in %.1f s: %s", what, delay, one_line(exc),
