@@ -201,10 +201,12 @@ def worker_env(
     topic: str,
     library: str,
     rules: Path,
-    group: str = "detectors",
     **settings: object,
 ) -> dict[str, str]:
-    """Environment of a worker: test-friendly Kafka timings, JSON logs, the probe rule, and ``settings``."""
+    """Environment of a worker: test-friendly Kafka timings, JSON logs, the probe rule, and ``settings``.
+
+    The consumer group is named after the topic, so no test waits for the members another left behind.
+    """
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "PYTHONPATH": str(ROOT),
@@ -212,7 +214,7 @@ def worker_env(
         "INVDET_KAFKA_BOOTSTRAP_SERVERS": bootstrap,
         "INVDET_KAFKA_TOPIC": topic,
         "INVDET_KAFKA_DLQ_TOPIC": f"{topic}.dlq",
-        "INVDET_KAFKA_GROUP_ID": group,
+        "INVDET_KAFKA_GROUP_ID": f"{topic}-detectors",
         "INVDET_KAFKA_CLIENT": library,
         "INVDET_KAFKA_SESSION_TIMEOUT_MS": "6000",
         "INVDET_KAFKA_FETCH_MAX_WAIT_MS": "100",
@@ -238,15 +240,11 @@ class Store:
     def close(self) -> None:
         self.engine.dispose()
 
-    def checkpointed(self, group: str = "detectors") -> int:
-        """Records covered by the group's checkpoints (the topic is fresh: offsets start at 0)."""
+    def checkpointed(self) -> int:
+        """Records covered by the checkpoints (the database and the topic are the test's own: offsets start at 0)."""
         try:
             with self.engine.connect() as connection:
-                return connection.execute(
-                    select(func.coalesce(func.sum(consumer_offsets.c.next_offset), 0)).where(
-                        consumer_offsets.c.group_id == group
-                    )
-                ).scalar_one()
+                return connection.execute(select(func.coalesce(func.sum(consumer_offsets.c.next_offset), 0))).scalar_one()
         except Exception:  # the schema may not exist yet, or the database is down
             return -1
 

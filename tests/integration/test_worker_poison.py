@@ -1,0 +1,68 @@
+"""Poison records (not JSON, binary, 5 MB, NaN) all reach the dead-letter topic with their reason,
+and the worker keeps going."""
+
+from __future__ import annotations
+
+import orjson
+from kafka import KafkaConsumer, TopicPartition
+
+from tests.services import poll_until
+from tests.worker.harness import (  # noqa: F401 - fixtures
+    Message,
+    attacker,
+    library,
+    probe_alerted,
+    produce,
+    store,
+    topic,
+    worker_env,
+    workers,
+    write_rules,
+)
+
+NAN_EVENT = b'{"event_id":"nan-1","ts":1800000000,"client_id":"nan","model_id":"digits:1","input":[NaN],"output":{"label":1}}'
+POISON = {
+    b"not json at all": "not_json",
+    b"\x00\xff\xfe binary": "not_utf8",
+    b"x" * (5 * 1024 * 1024): "too_large",
+    NAN_EVENT: "not_finite",
+}
+
+
+def read_all(bootstrap: str, dlq: str, count: int) -> list:
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
+                             fetch_max_wait_ms=100)  # fmt: skip
+    consumer.assign([TopicPartition(dlq, 0)])
+    consumer.seek_to_beginning()
+    got: list = []
+    try:
+        poll_until(lambda: got.extend(r for rs in consumer.poll(200).values() for r in rs) or len(got) >= count,
+                   timeout=30, what=f"{count} dead letters")  # fmt: skip
+    finally:
+        consumer.close()
+    return got
+
+
+def test_poison_records_are_dead_lettered_with_reasons_and_the_worker_keeps_going(
+    library, topic, store, workers, tmp_path
+) -> None:
+    worker = workers("worker", worker_env(database_url=store.url, bootstrap=topic.bootstrap, topic=topic.name,
+                                          library=library, rules=write_rules(tmp_path)))  # fmt: skip
+    bot = attacker("bot", 0)
+    messages = bot.events(60, probe=True)
+    messages += [Message(b"poison", value, 0) for value in POISON]
+    messages += bot.events(70, probe=True)
+    produce(topic.bootstrap, topic.name, messages)
+    store.wait_checkpointed(len(messages), [worker])
+
+    letters = read_all(topic.bootstrap, topic.dlq, len(POISON))
+    assert len(letters) == len(POISON)
+    expected = sorted(POISON.values())
+    assert sorted(dict(letter.headers)["reason"].decode() for letter in letters) == expected
+    values = [orjson.loads(letter.value) for letter in letters]
+    assert sorted(value["reason"] for value in values) == expected
+    assert all(value["detail"] and value["position"].startswith(f"{topic.name}/0@") for value in values)
+    assert all(letter.key == b"poison" for letter in letters)
+    for reason in expected:
+        assert worker.metric("invdet_dead_letters_total", reason=reason) == 1
+    assert worker.alive and probe_alerted(store.alerts()) == {"bot"}
