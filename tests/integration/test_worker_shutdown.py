@@ -1,0 +1,72 @@
+"""SIGTERM during a busy stream: a clean exit within the bound, with a final checkpoint that a
+restart resumes from; SIGHUP reloads the rules, keeping the old ones when the new are invalid."""
+
+from __future__ import annotations
+
+import signal
+
+from tests.services import poll_until
+from tests.worker.harness import (  # noqa: F401 - fixtures
+    PROBE_RULE,
+    attacker,
+    benign,
+    library,
+    probe_alerted,
+    produce,
+    store,
+    topic,
+    worker_env,
+    workers,
+    write_rules,
+)
+
+BOUND_S = 10.0
+BATCH = 500
+
+
+def test_sigterm_during_a_busy_stream_exits_within_the_bound_and_restart_resumes(
+    library, topic, store, workers, tmp_path
+) -> None:
+    clients = [benign(f"client-{i}", i % 4) for i in range(40)]
+    messages = [m for c in clients for m in c.events(400, probe=False)]
+    produce(topic.bootstrap, topic.name, messages)
+    env = worker_env(database_url=store.url, bootstrap=topic.bootstrap, topic=topic.name, library=library,
+                     rules=write_rules(tmp_path), shutdown_timeout_s=BOUND_S, batch_size=BATCH)  # fmt: skip
+    first = workers("first", env)
+    first.wait_for_metric("invdet_events_consumed_total", 2 * BATCH)
+    status, seconds = first.terminate()
+    assert status == 0 and seconds < BOUND_S
+    (stopped,) = [line for line in first.log_lines() if line.get("msg") == "stopped"]
+    assert 0 < stopped["events"] < len(messages), "the stream must still have been busy"
+    assert store.checkpointed() == stopped["events"], "the final checkpoint covers every record processed"
+
+    second = workers("second", env)
+    store.wait_checkpointed(len(messages), [second])
+    assert second.metric("invdet_events_consumed_total") <= len(messages) - stopped["events"] + BATCH
+
+
+def test_sighup_reloads_rules_and_keeps_the_old_ones_when_the_new_are_invalid(topic, store, workers, tmp_path) -> None:
+    rules = write_rules(tmp_path)
+    worker = workers("worker", worker_env(database_url=store.url, bootstrap=topic.bootstrap, topic=topic.name,
+                                          library="kafka-python", rules=rules))  # fmt: skip
+    worker.wait_for_metric("invdet_assigned_partitions", 4)
+
+    def logged(text: str) -> bool:
+        return any(text in line.get("msg", "") for line in worker.log_lines())
+
+    rules.write_text("rules:\n  - id: broken\n    description: d\n    condition: rate_60s >\n    severity: high\n")
+    worker.process.send_signal(signal.SIGHUP)
+    poll_until(lambda: logged("rule reload rejected") and logged("keeping the"), timeout=20, what="rejected reload")
+    assert worker.alive
+    first = attacker("first", 0)
+    sent = produce(topic.bootstrap, topic.name, first.events(130, probe=True))
+    store.wait_checkpointed(sent, [worker])
+    assert probe_alerted(store.alerts()) == {"first"}, "the old rules stay in force"
+
+    rules.write_text(PROBE_RULE.replace("events_total >= 120", "events_total >= 20").replace("min_events: 120", "min_events: 20"))
+    worker.process.send_signal(signal.SIGHUP)
+    poll_until(lambda: logged("rules reloaded"), timeout=20, what="reload")
+    second = attacker("second", 1)
+    sent += produce(topic.bootstrap, topic.name, second.events(30, probe=True))
+    store.wait_checkpointed(sent, [worker])
+    assert probe_alerted(store.alerts()) == {"first", "second"}
