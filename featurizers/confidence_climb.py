@@ -99,25 +99,56 @@ class ConfidenceSeries:
         return total + (self.tracked.nbytes if self.tracked is not None else 0)
 
 
-def _slopes(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Least-squares slope per column of ``y`` (rows = queries, NaN = missing) and the points behind each.
+def average_ranks(y: np.ndarray) -> np.ndarray:
+    """Ranks (0-based) down each column, ties sharing their average rank; NaN stays NaN and is not ranked.
 
-    >>> slope, count = _slopes(np.array([[0.1, 0.5], [0.2, np.nan], [0.3, 0.4]]))
-    >>> slope.round(3).tolist(), count.tolist()
-    ([0.1, -0.05], [3.0, 2.0])
+    >>> average_ranks(np.array([[0.3, 1.0], [0.1, np.nan], [0.3, 0.5], [0.2, 0.5]])).tolist()
+    [[2.5, 2.0], [0.0, nan], [2.5, 0.5], [1.0, 0.5]]
+    """
+    n = y.shape[0]
+    order = np.argsort(y, axis=0, kind="stable")  # NaN last
+    ascending = np.take_along_axis(y, order, axis=0)
+    position = np.arange(n)[:, None]
+    starts = np.ones(y.shape, dtype=bool)
+    starts[1:] = ascending[1:] != ascending[:-1]
+    ends = np.ones(y.shape, dtype=bool)
+    ends[:-1] = starts[1:]
+    first = np.maximum.accumulate(np.where(starts, position, 0), axis=0)
+    last = np.minimum.accumulate(np.where(ends, position, n)[::-1], axis=0)[::-1]
+    ranks = np.empty(y.shape)
+    np.put_along_axis(ranks, order, (first + last) / 2.0, axis=0)
+    ranks[np.isnan(y)] = np.nan
+    return ranks
+
+
+def trends(y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per column of ``y`` (rows = queries in order, NaN = missing): Spearman's rank correlation with
+    the query index, the least-squares slope per query, and how many values are present.
+
+    The rank correlation measures how steadily a confidence rises whatever its scale (an optimiser's
+    target often starts near 1e-6) and is not swayed by the spikes that unrelated inputs give every
+    class; it is NaN for a constant column.
+
+    >>> rho, slope, count = trends(np.array([[0.1, 0.5, 0.2], [0.2, np.nan, 0.2], [0.15, 0.4, 0.2], [0.9, 0.3, 0.2]]))
+    >>> rho.round(2).tolist(), slope.round(3).tolist(), count.tolist()
+    ([0.8, -1.0, nan], [0.235, -0.064, 0.0], [4.0, 3.0, 4.0])
     """
     present = ~np.isnan(y)
-    t = np.arange(y.shape[0], dtype=np.float64)
-    if present.all():  # the usual case, one product
-        centred = t - t.mean()
-        return centred @ y / (centred @ centred), np.full(y.shape[1], float(y.shape[0]))
     weight = present.astype(np.float64)
-    values = np.where(present, y, 0.0)
-    count, t_sum, tt_sum = weight.sum(axis=0), t @ weight, (t * t) @ weight
-    y_sum, ty_sum = values.sum(axis=0), t @ values
+    count = weight.sum(axis=0)
+    t = np.arange(y.shape[0], dtype=np.float64)[:, None]
     with np.errstate(invalid="ignore", divide="ignore"):
-        slope = (count * ty_sum - t_sum * y_sum) / (count * tt_sum - t_sum * t_sum)
-    return slope, count
+        t_centred = (t - (t * weight).sum(axis=0) / count) * weight
+        t_var = (t_centred * t_centred).sum(axis=0)
+        values = np.where(present, y, 0.0)
+        slope = (t_centred * values).sum(axis=0) / t_var
+        order = np.cumsum(weight, axis=0) * weight  # the query's rank among the present ones, 1-based
+        o_centred = (order - (count + 1.0) / 2.0) * weight
+        ranks = np.where(present, average_ranks(y), 0.0)
+        r_centred = (ranks - ranks.sum(axis=0) / count) * weight
+        o_var, r_var = (o_centred * o_centred).sum(axis=0), (r_centred * r_centred).sum(axis=0)
+        rho = (o_centred * r_centred).sum(axis=0) / np.sqrt(o_var * r_var)
+    return rho, slope, count
 
 
 def rising_run(y: list[float]) -> int:
@@ -158,11 +189,11 @@ class ConfidenceClimb(Featurizer):
     >>> c = replay([s / s.sum() for s in climb])
     >>> c["target_class"], round(c["target_confidence_slope"], 4), round(c["target_confidence_gain"], 2)
     (2.0, 0.0133, 0.79)
-    >>> c["target_rising_run"]
-    60.0
+    >>> round(c["target_confidence_trend"], 2), c["target_rising_run"]
+    (1.0, 60.0)
     >>> b = replay(rng.dirichlet(np.ones(3), size=60))
-    >>> round(b["target_confidence_slope"], 4), round(b["target_confidence_gain"], 2), b["target_rising_run"]
-    (0.002, 0.08, 4.0)
+    >>> round(b["target_confidence_trend"], 2), round(b["target_confidence_gain"], 2), b["target_rising_run"]
+    (0.11, 0.08, 4.0)
     """
 
     name = "confidence_climb"
@@ -173,10 +204,13 @@ class ConfidenceClimb(Featurizer):
         "only, top-1 confidence < 0.55 (0..1); decision-based attacks hug the boundary",
         "label_flip_frac": "fraction of queries whose top label differs from that of a near-identical "
         "(< 0.1) previous input (0..1); boundary searches flip, retries and video frames do not",
-        "target_class": "class index of the target: the class whose confidence rises fastest over the "
-        "window (an identifier, not a magnitude)",
+        "target_class": "class index of the target: the class whose confidence rises most steadily over "
+        "the window (an identifier, not a magnitude)",
+        "target_confidence_trend": "Spearman rank correlation of the target class's confidence with query "
+        "order (-1..1); near 1 while an optimiser drives it up, whatever the scale of the gain; about "
+        "0.1-0.3 for unrelated inputs",
         "target_confidence_slope": "least-squares slope of the target class's confidence per query "
-        "(confidence/query); inversion drives it up steadily",
+        "(confidence/query)",
         "target_confidence_gain": "target confidence at the last query minus its minimum over the window (0..1)",
         "target_rising_run": "longest run of queries over which the target confidence never dropped by more "
         "than 0.02 and gained at least 0.05 (queries); optimisation climbs for long runs",
@@ -268,15 +302,16 @@ class ConfidenceClimb(Featurizer):
         none = {}, np.empty(0)
         if history.shape[0] < MIN_FIT_POINTS:
             return none
-        slope, count = _slopes(history)
-        slope[~(count >= MIN_FIT_POINTS)] = -np.inf
-        column = int(slope.argmax())
-        if not count[column] >= MIN_FIT_POINTS or np.isnan(slope[column]):
+        rho, slope, count = trends(history.astype(np.float64))
+        candidates = np.where((count >= MIN_FIT_POINTS) & ~np.isnan(rho), rho, -np.inf)
+        column = int(candidates.argmax())
+        if candidates[column] == -np.inf:
             return none
         series = history[:, column]
         y = series[~np.isnan(series)].tolist()
         feats = {
             "target_class": float(classes[column]),
+            "target_confidence_trend": float(rho[column]),
             "target_confidence_slope": float(slope[column]),
             "target_confidence_gain": y[-1] - min(y),
             "target_rising_run": float(rising_run(y)),

@@ -191,7 +191,7 @@ class CrossClient(Featurizer):
         "the size of a split attack's group",
     }
 
-    def __init__(self, max_keys: int = 40_000, ttl_s: float = 3600.0) -> None:
+    def __init__(self, max_keys: int = 40_000, ttl_s: float = 120.0) -> None:
         """``max_keys`` fingerprint keys per model (each input adds up to ``BANDS``), kept ``ttl_s`` of event time."""
         self.max_keys = max_keys
         self.ttl_s = ttl_s

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy import stats
 
-from featurizers.confidence_climb import MAX_TRACKED_CLASSES, ConfidenceClimb, rising_run
+from featurizers.confidence_climb import MAX_TRACKED_CLASSES, ConfidenceClimb, rising_run, trends
 from featurizers.gradient_walk import GradientWalk
 from featurizers.state import StateStore
 from tests.featurizers.streams import Query, Replay, benign, climbing_scores, population, random_scores
@@ -28,7 +29,7 @@ def test_a_driven_up_class_is_the_target_with_a_steady_climb() -> None:
     rng = np.random.default_rng(0)
     scores = climbing_scores(64, 10, target=7, rng=rng)
     feats = scores_features(scores)
-    assert feats["target_class"] == 7.0
+    assert feats["target_class"] == 7.0 and feats["target_confidence_trend"] > 0.99
     assert feats["target_confidence_slope"] == pytest.approx(np.polyfit(np.arange(64), scores[:, 7], 1)[0], rel=1e-4)
     assert feats["target_confidence_gain"] > 0.7
     assert feats["target_rising_run"] == 64.0
@@ -37,8 +38,38 @@ def test_a_driven_up_class_is_the_target_with_a_steady_climb() -> None:
 def test_unrelated_outputs_have_no_steady_climb() -> None:
     rng = np.random.default_rng(1)
     feats = scores_features(random_scores(rng, 64, 10))
+    assert feats["target_confidence_trend"] < 0.5
     assert feats["target_confidence_slope"] < 0.005
-    assert feats["target_rising_run"] < 10
+    assert feats["target_rising_run"] < 16
+
+
+def test_a_climb_far_below_the_top_class_is_found_by_its_steadiness() -> None:
+    rng = np.random.default_rng(6)
+    scores = random_scores(rng, 64, 10) * 0.999
+    scores[:, 4] = np.geomspace(1e-6, 1e-3, 64)  # an optimiser's early progress on an unlikely class
+    feats = scores_features(scores)
+    assert feats["target_class"] == 4.0 and feats["target_confidence_trend"] == 1.0
+    assert feats["target_confidence_slope"] < 1e-4
+
+
+def test_constant_outputs_have_no_target() -> None:
+    feats = scores_features(np.tile([0.1, 0.2, 0.7], (30, 1)))
+    assert not any(name.startswith("target_") for name in feats)
+
+
+def test_trends_match_scipy_spearman_with_ties_and_gaps() -> None:
+    rng = np.random.default_rng(7)
+    y = rng.random((64, 12))
+    y[:10, 3] = np.nan  # a class tracked late
+    y[:, 5] = np.round(y[:, 5], 1)  # ties
+    y[::7] = np.nan  # events without scores
+    rho, slope, count = trends(y)
+    for j in range(12):
+        present = ~np.isnan(y[:, j])
+        t = np.arange(64)[present]
+        assert rho[j] == pytest.approx(stats.spearmanr(t, y[present, j]).statistic, abs=1e-12)
+        assert slope[j] == pytest.approx(np.polyfit(t, y[present, j], 1)[0], abs=1e-12)
+        assert count[j] == present.sum()
 
 
 def test_the_target_of_a_thousand_class_model_is_found_with_bounded_memory() -> None:
