@@ -39,8 +39,9 @@ def run_dispatcher(settings: Settings) -> int:
     return 0
 
 
-def redeliver(store: AlertStore, alert_id: str | None, settings: Settings, out: TextIO = sys.stdout) -> int:
+def redeliver(store: AlertStore, alert_id: str | None, settings: Settings, out: TextIO | None = None) -> int:
     """Queue one alert (``alert_id``) or every failed delivery (None) for webhook delivery again."""
+    out = out or sys.stdout  # looked up at call time, so redirections of sys.stdout apply
     if alert_id is not None:
         out.write(f"{store.redeliver(alert_id)}: queued for webhook delivery\n")
     else:
