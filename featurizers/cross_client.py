@@ -15,7 +15,9 @@ queries meet and unrelated ones practically never do.
 The index is shared by all clients of a model (``model.shared["cross_client"]``)
 and bounded: at most ``max_keys`` keys, least recently used dropped first,
 entries older than ``ttl_s`` of event time ignored and dropped, at most
-``ENTRIES_PER_KEY`` clients per key. Benign sharing must not make a group, so a
+``ENTRIES_PER_KEY`` clients per key. The default ``ttl_s`` is two minutes: the
+keys of a split walk meet each other's probes within seconds, while two users
+who happen to send near-identical inputs do so minutes or hours apart. Benign sharing must not make a group, so a
 match counts only when the inputs are near but not identical (a health-check
 sample that many clients send is identical, so it never links them) and keys
 seen from more than ``POPULAR_CLIENTS`` clients are ignored.
