@@ -194,7 +194,11 @@ class ConfigFile:
         try:
             values = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
-            raise ConfigError([f"{path}: not valid TOML: {exc}"]) from None
+            located = re.fullmatch(r"(.*) \(at line (\d+), column (\d+)\)", str(exc))
+            if located is None:
+                raise ConfigError([f"{path}: not valid TOML: {exc}"]) from None
+            reason, line, column = located.groups()
+            raise ConfigError([f"{path}:{line}: not valid TOML: {reason} (column {column})"]) from None
         return cls(path, values, text.splitlines())
 
     def line_of(self, key: str) -> int | None:
