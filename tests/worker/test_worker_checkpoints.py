@@ -1,0 +1,135 @@
+"""The worker's checkpoints without a broker (a scripted consumer, SQLite): what one transaction
+holds, how a new owner resumes, fencing of a worker that lost its partition, and a failed attempt."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy.exc import OperationalError
+
+from detector.assembly import load_ruleset
+from detector.db.alert_store import AlertFilter, AlertStore
+from detector.db.engine import make_engine
+from detector.db.migrate import ensure_schema
+from detector.kafka.client import kafka_record
+from detector.settings import Settings
+from detector.worker.checkpoint_store import CheckpointStore
+from detector.worker.metrics import WorkerMetrics
+from detector.worker.shutdown import Shutdown
+from detector.worker.worker import Worker
+from tests.worker.harness import PROBE_DETECTOR, attacker, benign, write_rules
+
+TOPIC = "logs"
+TP = (TOPIC, 0)
+
+
+class ScriptedConsumer:
+    """Hands out queued records and records commits; assignment is driven by the test."""
+
+    def __init__(self, listener: Worker) -> None:
+        self.listener = listener
+        self.queue: list = []
+        self.committed: dict = {}
+
+    def feed(self, messages) -> None:
+        start = len(self.queue)
+        self.queue += [kafka_record(TOPIC, 0, start + i, m.key, m.value) for i, m in enumerate(messages)]
+
+    def poll(self, max_records: int, timeout_s: float) -> list:
+        batch, self.queue = self.queue[:max_records], self.queue[max_records:]
+        return batch
+
+    def commit(self, offsets) -> None:
+        self.committed.update(offsets)
+
+    def highwater(self, partition) -> int | None:
+        return None
+
+    def close(self) -> None:
+        self.listener.revoked([TP])
+
+
+class NoProducer:
+    def send(self, topic, *, value, key=None, headers=None) -> None:
+        raise AssertionError("no dead letters expected")
+
+    def flush(self, timeout_s=None) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    url = f"sqlite:///{tmp_path / 'alerts.db'}"
+    ensure_schema(make_engine(url))
+    return Settings(database_url=url, kafka_topic=TOPIC, rules=[str(write_rules(tmp_path))], model_warmup=10**6)
+
+
+def worker(settings: Settings) -> tuple[Worker, ScriptedConsumer]:
+    engine = make_engine(settings.database_url)
+    made = Worker(settings, load_ruleset(settings), engine, NoProducer(), metrics=WorkerMetrics(), shutdown=Shutdown(5.0))
+    made.consumer = ScriptedConsumer(made)
+    return made, made.consumer
+
+
+def run_batches(made: Worker, consumer: ScriptedConsumer) -> None:
+    while consumer.queue:
+        made.process(consumer.poll(100, 0.0))
+
+
+def test_a_checkpoint_stores_alerts_state_and_offsets_and_a_new_owner_resumes_there(settings) -> None:
+    first, consumer = worker(settings)
+    assert first.assigned([TP]) == {}
+    bot, person = attacker("bot", 0), benign("person", 0)
+    consumer.feed(bot.events(130, probe=True) + person.events(20, probe=False))
+    run_batches(first, consumer)
+    assert AlertStore(first.engine).list(AlertFilter()) == [], "nothing is stored before the checkpoint"
+    first.checkpoint()
+    assert CheckpointStore(first.engine, settings.kafka_group_id).offsets() == {TP: 150}
+    assert consumer.committed == {TP: 150}
+    assert [(r.client_id, r.detector) for r in AlertStore(first.engine).list(AlertFilter(detector=PROBE_DETECTOR))] == [
+        ("bot", PROBE_DETECTOR)
+    ]
+
+    second, _ = worker(settings)
+    assert second.assigned([TP]) == {TP: 150}
+    restored = second.tasks[TP].pipeline.store.clients
+    assert restored[("digits:1", "bot")].n_events == 130 and restored[("digits:1", "person")].n_events == 20
+
+
+def test_a_worker_that_lost_its_partition_cannot_overwrite_the_new_owner(settings) -> None:
+    stale, consumer = worker(settings)
+    stale.assigned([TP])
+    consumer.feed(attacker("bot", 0).events(130, probe=True))
+    run_batches(stale, consumer)
+    owner, _ = worker(settings)
+    owner.assigned([TP])  # the group moved the partition while the stale worker was paused
+    stale.checkpoint()
+    assert TP not in stale.tasks
+    assert CheckpointStore(stale.engine, settings.kafka_group_id).offsets() == {TP: None}
+    assert AlertStore(stale.engine).list(AlertFilter()) == [] and consumer.committed == {}
+
+
+def test_a_failed_checkpoint_keeps_its_alerts_for_the_retry(settings, monkeypatch) -> None:
+    made, consumer = worker(settings)
+    made.assigned([TP])
+    consumer.feed(attacker("bot", 0).events(130, probe=True))
+    run_batches(made, consumer)
+    save = made.checkpoints.save_partition
+    failures = iter([OperationalError("UPDATE", {}, Exception("server closed the connection unexpectedly"))])
+
+    def flaky(*args, **kwargs):
+        failure = next(failures, None)
+        if failure is not None:
+            raise failure
+        return save(*args, **kwargs)
+
+    monkeypatch.setattr(made.checkpoints, "save_partition", flaky)
+    made.checkpoint()
+    assert made.metrics.retries.labels("checkpoint")._value.get() == 1
+    rows = AlertStore(made.engine).list(AlertFilter(detector=PROBE_DETECTOR))
+    assert [(r.client_id, r.hit_count) for r in rows] == [("bot", 3)]
+    assert CheckpointStore(made.engine, settings.kafka_group_id).offsets() == {TP: 130}
