@@ -28,7 +28,7 @@ def test_sigterm_during_a_busy_stream_exits_within_the_bound_and_restart_resumes
     library, topic, store, workers, tmp_path
 ) -> None:
     clients = [benign(f"client-{i}", i % 4) for i in range(40)]
-    messages = [m for c in clients for m in c.events(400, probe=False)]
+    messages = [m for c in clients for m in c.events(250, probe=False)]
     produce(topic.bootstrap, topic.name, messages)
     env = worker_env(database_url=store.url, bootstrap=topic.bootstrap, topic=topic.name, library=library,
                      rules=write_rules(tmp_path), shutdown_timeout_s=BOUND_S, batch_size=BATCH)  # fmt: skip
