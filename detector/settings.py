@@ -46,13 +46,14 @@ class ConfigError(Exception):
 
 
 class Settings(BaseSettings):
-    """Every tunable of the detector, with its environment variable ``INVDET_<NAME>``.
+    """Every tunable of the detector, with its environment variable ``INVDET_<NAME>`` (an empty
+    variable counts as unset).
 
     >>> Settings(rules="a.yaml, b/").rules
     ['a.yaml', 'b/']
     """
 
-    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", validate_default=True)
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", validate_default=True, env_ignore_empty=True)
 
     database_url: str = Field(DEFAULT_DATABASE_URL, description="SQLAlchemy URL of the alert store")
     kafka_bootstrap_servers: str = Field("localhost:9092", description="Kafka bootstrap servers, comma-separated")
@@ -110,6 +111,13 @@ class Settings(BaseSettings):
     def _split_paths(cls, value: object) -> object:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and urlsplit(value).scheme not in ("http", "https"):
+            raise ValueError("must be an http:// or https:// URL")
         return value
 
     @classmethod
