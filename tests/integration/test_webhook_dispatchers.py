@@ -4,41 +4,23 @@ from __future__ import annotations
 
 import threading
 
-from detector.alert import Alert
 from detector.db.engine import make_engine
 from detector.db.migrate import ensure_schema
-from detector.decide import AlertChange
-from detector.sinks.alert_sink import AlertSink
 from detector.webhook.dispatcher import Dispatcher
 from detector.webhook.outbox import Outbox
 from detector.webhook.policy import RetryPolicy
 from detector.worker.backoff import Backoff
-from tests.worker.harness import WebhookReceiver
+from tests.worker.harness import WebhookReceiver, queue_alerts
 
 ALERTS = 60
 DISPATCHERS = 4
 
 
-def queue_alerts(url: str, count: int) -> list[str]:
-    engine = make_engine(url)
-    ensure_schema(engine)
-    sink = AlertSink(engine, webhook_enabled=True)
-    changes = [
-        AlertChange(
-            Alert(severity="high", detector="rule:x", client_id=f"client-{i}", model_id="m", score=0.8,
-                  summary="s", trigger_event_id=f"e{i}", window_start_ts=0.0, window_end_ts=1.0),
-            1, 1.0, 3600.0,
-        )
-        for i in range(count)
-    ]  # fmt: skip
-    sink.add(changes)
-    sink.flush()
-    engine.dispose()
-    return sorted(change.alert.alert_id for change in changes)
-
-
 def test_concurrent_dispatchers_deliver_each_alert_once(postgres_url: str) -> None:
-    alert_ids = queue_alerts(postgres_url, ALERTS)
+    engine = make_engine(postgres_url)
+    ensure_schema(engine)
+    alert_ids = sorted(queue_alerts(engine, ALERTS))
+    engine.dispose()
     receiver = WebhookReceiver()
     receiver.listen()
     engines = [make_engine(postgres_url) for _ in range(DISPATCHERS)]

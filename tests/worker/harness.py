@@ -26,8 +26,11 @@ from kafka import KafkaProducer
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import Engine, create_engine, func, select
 
+from detector.alert import Alert
 from detector.db.tables import alerts, consumer_offsets, webhook_outbox
+from detector.decide import AlertChange
 from detector.kafka.client import MAX_PRODUCE_BYTES
+from detector.sinks.alert_sink import AlertSink
 from tests.services import poll_until
 from tests.services.launch import free_loopback_port
 
@@ -266,6 +269,22 @@ class Store:
     def outbox(self) -> list:
         with self.engine.connect() as connection:
             return list(connection.execute(select(webhook_outbox)))
+
+
+def queue_alerts(engine: Engine, count: int = 1) -> list[str]:
+    """``count`` new alerts (clients ``key_0``, ``key_1``, ...) each with a pending webhook delivery; their ids."""
+    changes = [
+        AlertChange(
+            Alert(severity="high", detector="rule:x", client_id=f"key_{i}", model_id="m", score=0.8, summary="s",
+                  trigger_event_id=f"e{i}", window_start_ts=0.0, window_end_ts=1.0),
+            1, 1.0, 3600.0,
+        )
+        for i in range(count)
+    ]  # fmt: skip
+    sink = AlertSink(engine, webhook_enabled=True)
+    sink.add(changes)
+    sink.flush()
+    return [change.alert.alert_id for change in changes]
 
 
 def alert_keys(rows: Iterable) -> list[tuple[str, str, str]]:

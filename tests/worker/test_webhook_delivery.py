@@ -13,20 +13,18 @@ import orjson
 import pytest
 from sqlalchemy import select, update
 
-from detector.alert import Alert
 from detector.commands.webhook import redeliver
 from detector.db.alert_store import AlertFilter, AlertStore, alert_from_row
 from detector.db.engine import make_engine
 from detector.db.migrate import ensure_schema
 from detector.db.tables import webhook_outbox
-from detector.decide import AlertChange
 from detector.settings import Settings
-from detector.sinks.alert_sink import AlertSink
 from detector.webhook.dispatcher import Dispatcher
 from detector.webhook.outbox import Outbox
 from detector.webhook.policy import RetryPolicy
 from detector.webhook.signing import SIGNATURE_HEADER, sign
 from detector.worker.backoff import Backoff
+from tests.worker.harness import queue_alerts
 
 URL = "https://soc.example.com/hooks/abc"
 SECRET = "whsec-unit"
@@ -40,13 +38,9 @@ def engine(tmp_path: Path):
     engine.dispose()
 
 
-def queue(engine, client_id: str = "key_1") -> str:
-    alert = Alert(severity="high", detector="rule:x", client_id=client_id, model_id="m", score=0.8, summary="s",
-                  trigger_event_id="e1", window_start_ts=0.0, window_end_ts=1.0)  # fmt: skip
-    sink = AlertSink(engine, webhook_enabled=True)
-    sink.add([AlertChange(alert, 1, 1.0, 3600.0)])
-    sink.flush()
-    return alert.alert_id
+def queue(engine) -> str:
+    (alert_id,) = queue_alerts(engine)
+    return alert_id
 
 
 class Script:
