@@ -60,5 +60,6 @@ def test_kill_and_restart_alerts_every_attacker_exactly_once(library, topic, sto
     # "early" was alerted before the crash and hit again after it: updated, not raised again, and its
     # query count continued from the checkpoint (hits at 120, 124, 128, then 132, 136, 140).
     assert probe["early"].hit_count == 6
+    assert second.metric("invdet_consumer_lag") == 0
     resumed = [line for line in second.log_lines() if line.get("msg") == "partitions assigned"]
     assert resumed and sum(offset for offset in resumed[0]["partitions"].values()) == len(phase1)

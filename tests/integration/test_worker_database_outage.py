@@ -3,6 +3,7 @@ backoff, stays alive and not ready, then resumes; nothing is lost or doubled."""
 
 from __future__ import annotations
 
+import signal
 from collections import Counter
 
 from tests.services import poll_until
@@ -63,3 +64,31 @@ def test_worker_waits_out_a_database_restart(library, topic, store, workers, pos
     assert [key for key, n in Counter(alert_keys(rows)).items() if n > 1] == []
     assert probe_alerted(rows) == {a.client_id for a in attackers}
     assert any(line.get("msg", "").startswith("checkpoint failed, retrying") for line in worker.log_lines())
+
+
+def test_a_second_signal_cuts_a_stuck_stop_short_and_a_restart_loses_nothing(
+    topic, store, workers, postgres_server, tmp_path
+) -> None:
+    rules = write_rules(tmp_path)
+    settings = dict(database_url=store.url, bootstrap=topic.bootstrap, topic=topic.name, library="kafka-python",
+                    rules=rules)  # fmt: skip
+    stuck = workers("stuck", worker_env(**settings, checkpoint_every_s=3600, shutdown_timeout_s=60))
+    attackers = [attacker(f"attacker-{p}", p) for p in range(4)]
+    sent = produce(topic.bootstrap, topic.name, [m for a in attackers for m in a.events(130, probe=True)])
+    stuck.wait_for_metric("invdet_events_consumed_total", sent)
+
+    postgres_server.stop()
+    try:
+        stuck.process.send_signal(signal.SIGTERM)  # the final checkpoint cannot be written...
+        stuck.wait_for_metric("invdet_service_retries_total", 1, operation="checkpoint")
+        stuck.process.send_signal(signal.SIGTERM)  # ...and the operator will not wait for it
+        assert stuck.process.wait(5) == 130
+    finally:
+        postgres_server.start()
+
+    assert store.checkpointed() == 0
+    restarted = workers("restarted", worker_env(**settings))
+    store.wait_checkpointed(sent, [restarted])
+    rows = store.alerts()
+    assert [key for key, n in Counter(alert_keys(rows)).items() if n > 1] == []
+    assert probe_alerted(rows) == {a.client_id for a in attackers}

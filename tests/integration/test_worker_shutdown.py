@@ -34,6 +34,7 @@ def test_sigterm_during_a_busy_stream_exits_within_the_bound_and_restart_resumes
                      rules=write_rules(tmp_path), shutdown_timeout_s=BOUND_S, batch_size=BATCH)  # fmt: skip
     first = workers("first", env)
     first.wait_for_metric("invdet_events_consumed_total", 2 * BATCH)
+    assert first.metric("invdet_consumer_lag") > 0
     status, seconds = first.terminate()
     assert status == 0 and seconds < BOUND_S
     (stopped,) = [line for line in first.log_lines() if line.get("msg") == "stopped"]
