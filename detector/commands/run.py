@@ -9,8 +9,8 @@ from __future__ import annotations
 import logging
 
 from detector.assembly import load_ruleset, open_store
-from detector.kafka import open_producer
-from detector.settings import Settings
+from detector.kafka import KafkaClientError, open_producer
+from detector.settings import ConfigError, Settings
 from detector.worker.health import start_health_server
 from detector.worker.json_logs import configure_logging
 from detector.worker.metrics import WorkerMetrics
@@ -28,7 +28,12 @@ def run_worker(settings: Settings) -> int:
     metrics = WorkerMetrics()
     shutdown = Shutdown(settings.shutdown_timeout_s)
     shutdown.install()
-    producer = open_producer(settings.kafka_client, settings.kafka_bootstrap_servers)
+    try:
+        producer = open_producer(settings.kafka_client, settings.kafka_bootstrap_servers)
+    except ImportError as exc:  # the confluent extra is not installed
+        raise ConfigError([f"setting kafka_client: {exc}"]) from None
+    except KafkaClientError as exc:
+        raise ConfigError([f"setting kafka_bootstrap_servers: {exc}"]) from None
     worker = Worker(settings, ruleset, engine, producer, metrics=metrics, shutdown=shutdown)
     health = start_health_server(settings.metrics_port, metrics.registry, worker.readiness)
     dispatcher = None

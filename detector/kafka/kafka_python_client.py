@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 
 from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer
 from kafka import TopicPartition as KafkaTopicPartition
@@ -20,6 +21,15 @@ from detector.kafka.client import (
     kafka_record,
 )
 from detector.sources.base import Record
+
+
+@contextmanager
+def _reaching(bootstrap_servers: str) -> Iterator[None]:
+    """kafka-python connects when a client is made: say in one line which brokers it could not reach."""
+    try:
+        yield
+    except KafkaError as exc:
+        raise KafkaClientError(f"cannot reach Kafka at {bootstrap_servers}: {exc}") from exc
 
 
 def _pairs(partitions: Sequence[KafkaTopicPartition]) -> list[TopicPartition]:
@@ -48,16 +58,17 @@ class KafkaPythonConsumer:
     """:class:`~detector.kafka.client.Consumer` on ``kafka.KafkaConsumer``."""
 
     def __init__(self, config: ConsumerConfig, listener: RebalanceListener) -> None:
-        self.consumer = KafkaConsumer(
-            bootstrap_servers=config.bootstrap_servers.split(","),
-            group_id=config.group_id,
-            client_id=config.client_id,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            session_timeout_ms=config.session_timeout_ms,
-            heartbeat_interval_ms=config.heartbeat_interval_ms,
-            fetch_max_wait_ms=config.fetch_max_wait_ms,
-        )
+        with _reaching(config.bootstrap_servers):
+            self.consumer = KafkaConsumer(
+                bootstrap_servers=config.bootstrap_servers.split(","),
+                group_id=config.group_id,
+                client_id=config.client_id,
+                enable_auto_commit=False,
+                auto_offset_reset="earliest",
+                session_timeout_ms=config.session_timeout_ms,
+                heartbeat_interval_ms=config.heartbeat_interval_ms,
+                fetch_max_wait_ms=config.fetch_max_wait_ms,
+            )
         self.consumer.subscribe(list(config.topics), listener=_Listener(self.consumer, listener))
 
     def poll(self, max_records: int, timeout_s: float) -> list[Record]:
@@ -88,12 +99,13 @@ class KafkaPythonProducer(ResendingProducer):
 
     def __init__(self, bootstrap_servers: str) -> None:
         super().__init__()
-        self.producer = KafkaProducer(
-            bootstrap_servers=bootstrap_servers.split(","),
-            acks="all",
-            linger_ms=5,
-            max_request_size=MAX_PRODUCE_BYTES,
-        )
+        with _reaching(bootstrap_servers):
+            self.producer = KafkaProducer(
+                bootstrap_servers=bootstrap_servers.split(","),
+                acks="all",
+                linger_ms=5,
+                max_request_size=MAX_PRODUCE_BYTES,
+            )
         self.in_flight: list[tuple[Outgoing, object]] = []
         self.rejected: list[tuple[Outgoing, str]] = []
 
