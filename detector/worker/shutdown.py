@@ -48,10 +48,6 @@ class Shutdown:
         """Seconds left before the watchdog ends the process (infinite while running normally)."""
         return float("inf") if self.deadline is None else self.deadline - time.monotonic()
 
-    def wait(self, seconds: float) -> bool:
-        """Sleep up to ``seconds``, waking early when a stop is requested; whether one was."""
-        return self.stop.wait(max(seconds, 0.0))
-
     def request(self, why: str) -> None:
         """Ask the loop to stop; the second request ends the process at once."""
         if self.stop.is_set():
