@@ -12,7 +12,8 @@ from detector.db.alert_store import AlertFilter, AlertStore, alert_from_row, for
 from detector.commands.terminal import printable, table
 
 
-def list_alerts(store: AlertStore, where: AlertFilter, out: TextIO = sys.stdout) -> int:
+def list_alerts(store: AlertStore, where: AlertFilter, out: TextIO | None = None) -> int:
+    out = out or sys.stdout
     rows = store.list(where)
     if not rows:
         out.write("no alerts match\n")
@@ -43,7 +44,8 @@ def list_alerts(store: AlertStore, where: AlertFilter, out: TextIO = sys.stdout)
     return 0
 
 
-def show_alert(store: AlertStore, alert_id: str, out: TextIO = sys.stdout) -> int:
+def show_alert(store: AlertStore, alert_id: str, out: TextIO | None = None) -> int:
+    out = out or sys.stdout
     row = store.get(alert_id)
     alert = alert_from_row(row)
     lines = [
@@ -81,14 +83,17 @@ def show_alert(store: AlertStore, alert_id: str, out: TextIO = sys.stdout) -> in
     return 0
 
 
-def export_alerts(store: AlertStore, out: TextIO = sys.stdout) -> int:
+def export_alerts(store: AlertStore, out: TextIO | None = None) -> int:
     """One spec-shaped alert object per line, oldest first."""
+    out = out or sys.stdout
     for alert in store.export():
         out.write(orjson.dumps(alert.model_dump()).decode() + "\n")
     return 0
 
 
-def change_status(store: AlertStore, alert_id: str, status: Status, note: str | None, out: TextIO = sys.stdout) -> int:
+def change_status(store: AlertStore, alert_id: str, status: Status, note: str | None, out: TextIO | None = None) -> int:
+    out = out or sys.stdout
     full_id = store.set_status(alert_id, status, note)
     out.write(f"{full_id}: {status}\n")
     return 0
+

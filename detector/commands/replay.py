@@ -37,8 +37,9 @@ def replay(paths: Sequence[str], settings: Settings, *, progress: bool | None = 
     return summary, dead_letters
 
 
-def print_summary(summary: RunSummary, dead_letter_places: Sequence[str], out: TextIO = sys.stdout) -> None:
+def print_summary(summary: RunSummary, dead_letter_places: Sequence[str], out: TextIO | None = None) -> None:
     """The closing summary: throughput, dead letters by reason, alerts by detector and severity."""
+    out = out or sys.stdout
     out.write(
         f"{summary.events:,} events in {summary.seconds:.1f} s ({summary.events_per_s:,.0f} events/s): "
         f"{summary.accepted:,} accepted, {summary.duplicates:,} duplicates skipped, "
