@@ -96,4 +96,3 @@ def change_status(store: AlertStore, alert_id: str, status: Status, note: str | 
     full_id = store.set_status(alert_id, status, note)
     out.write(f"{full_id}: {status}\n")
     return 0
-
