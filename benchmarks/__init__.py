@@ -1,0 +1,1 @@
+"""Benchmarks: run on demand, print tables, write JSON reports under ``benchmarks/results/``."""
