@@ -107,6 +107,11 @@ def build_parser() -> argparse.ArgumentParser:
     check = rule_commands.add_parser("check", help="validate rule files; every error with file:line")
     check.add_argument("paths", nargs="+", metavar="PATH")
 
+    console = commands.add_parser("console", help="web console to triage alerts, with evidence plots")
+    console.add_argument("--host", default="127.0.0.1", help="listen address (default 127.0.0.1; beyond loopback needs INVDET_CONSOLE_TOKEN)")
+    console.add_argument("--port", type=int, default=8686, help="listen port (default 8686)")
+    _common(console)
+
     config = commands.add_parser("config", help="effective configuration")
     config_commands = config.add_subparsers(dest="config_command", required=True, metavar="ACTION")
     _common(config_commands.add_parser("show", help="print the settings in force, secrets masked"), kafka=True, rules=True)
@@ -138,9 +143,10 @@ def _store(settings: Settings) -> AlertStore:
 def dispatch(args: argparse.Namespace) -> int:
     """Run the chosen command; imports are local so each command loads only what it needs."""
     if args.command == "rules":
+        from featurizers.registry import ALL_FEATURES
         from rules.check import main as check_rules
 
-        return check_rules(args.paths)
+        return check_rules(args.paths, known_features=ALL_FEATURES)
     if args.command == "simulate":
         from detector.simulator.__main__ import main as simulate
 
@@ -164,6 +170,10 @@ def dispatch(args: argparse.Namespace) -> int:
         from detector.commands.demo import demo
 
         return demo(args.out, args.seed, settings)
+    if args.command == "console":
+        from detector.console.server import serve
+
+        return serve(settings, host=args.host, port=args.port)
     if args.command == "config":
         for name, value in settings.masked().items():
             print(f"{name} = {value!r}")

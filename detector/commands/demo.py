@@ -32,8 +32,9 @@ def score_against_truth(truth_path: Path, alerted: set[tuple[str, str]]) -> list
     ]
 
 
-def demo(out_dir: str, seed: int, settings: Settings, out: TextIO = sys.stdout) -> int:
+def demo(out_dir: str, seed: int, settings: Settings, out: TextIO | None = None) -> int:
     """Simulate, replay into a fresh SQLite file under ``out_dir``, and show what was caught."""
+    out = out or sys.stdout
     folder = Path(out_dir)
     folder.mkdir(parents=True, exist_ok=True)
     out.write(f"simulating benign clients and attackers into {folder}/ ...\n")
@@ -55,5 +56,6 @@ def demo(out_dir: str, seed: int, settings: Settings, out: TextIO = sys.stdout) 
     list_alerts(store, AlertFilter(limit=20), out)
     if rows:
         out.write(f"\ninspect one:  inversion-detector alerts show {rows[0].alert_id} --database-url {url}\n")
+    out.write(f"triage them in the browser:  inversion-detector console --database-url {url}\n")
     store.engine.dispose()
     return 0

@@ -17,12 +17,13 @@ from detector.settings import Settings
 EXIT_REFUSED = 2
 
 
-def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8686, *, err: TextIO = sys.stderr) -> int:
+def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8686, *, err: TextIO | None = None) -> int:
     """Serve the console over the settings' alert store until interrupted; the exit status.
 
     Refuses (one line on ``err``, status 2) to listen beyond loopback without
     ``console_token``, and to start on a database it cannot use.
     """
+    err = err or sys.stderr
     token = settings.console_token.get_secret_value() if settings.console_token else None
     if token is None and not is_loopback(host):
         err.write(

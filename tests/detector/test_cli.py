@@ -121,7 +121,23 @@ def test_rules_check(tmp_path: Path) -> None:
     assert result.returncode == 1 and f"{bad}:4" in result.stdout + result.stderr
 
 
+def test_rules_check_knows_the_featurizers_feature_names(tmp_path: Path) -> None:
+    rule = "rules:\n  - id: x\n    description: d\n    condition: {}\n    severity: low\n"
+    (tmp_path / "typo.yaml").write_text(rule.format("near_dupe_frac > 0.5"))
+    (tmp_path / "good.yaml").write_text(rule.format("near_dup_frac > 0.5").replace("id: x", "id: y"))
+    typo = cli("rules", "check", str(tmp_path / "typo.yaml"))
+    assert typo.returncode == 1 and "near_dupe_frac" in typo.stdout + typo.stderr
+    assert cli("rules", "check", str(tmp_path / "good.yaml")).returncode == 0
+
+
+def test_console_refuses_to_listen_beyond_loopback_without_a_token(tmp_path: Path) -> None:
+    result = cli("console", "--host", "0.0.0.0", "--database-url", f"sqlite:///{tmp_path / 'a.db'}",
+                 env={"PATH": "/usr/bin:/bin"})
+    assert result.returncode == 2
+    assert "refusing to listen on 0.0.0.0" in result.stderr and "INVDET_CONSOLE_TOKEN" in result.stderr
+
+
 def test_help_documents_every_command() -> None:
     result = cli("--help")
-    for command in ("replay", "run", "demo", "alerts", "db", "rules", "config"):
+    for command in ("replay", "run", "webhook", "demo", "console", "alerts", "db", "rules", "config"):
         assert command in result.stdout
