@@ -7,6 +7,8 @@ operator can fix the producer without reading the raw bytes.
 
 from __future__ import annotations
 
+import base64
+
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -47,14 +49,28 @@ class DeadLetter:
     detail: str
     raw: bytes
 
-    def to_record(self, position: object = None) -> dict:
-        """JSON-ready form written to dead-letter sinks (raw kept as text, replacing bad bytes)."""
-        return {
-            "reason": self.reason,
-            "detail": self.detail,
-            "position": position,
-            "raw": self.raw.decode("utf-8", errors="replace"),
-        }
+    def to_record(self, position: object = None, max_raw_bytes: int | None = None) -> dict:
+        """JSON-ready form written to dead-letter sinks.
+
+        The raw value is kept as text when it is UTF-8 and as ``raw_base64``
+        otherwise, so nothing is lost; a sink with a size limit passes
+        ``max_raw_bytes`` and the record then says it was truncated.
+
+        >>> DeadLetter("not_utf8", "not UTF-8 at byte 0", b"\\xff\\xfe").to_record("f:1")["raw_base64"]
+        '//4='
+        >>> record = DeadLetter("too_large", "big", b"x" * 10).to_record("f:2", max_raw_bytes=4)
+        >>> record["raw"], record["raw_bytes"], record["raw_truncated"]
+        ('xxxx', 10, True)
+        """
+        raw = self.raw if max_raw_bytes is None else self.raw[:max_raw_bytes]
+        record: dict = {"reason": self.reason, "detail": self.detail, "position": position, "raw_bytes": len(self.raw)}
+        try:
+            record["raw"] = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            record["raw_base64"] = base64.b64encode(raw).decode("ascii")
+        if len(raw) < len(self.raw):
+            record["raw_truncated"] = True
+        return record
 
 
 def _describe(error: ValidationError) -> tuple[str, str]:
@@ -100,7 +116,7 @@ class Parser:
 
     def _parse(self, raw: bytes) -> InferenceEvent | DeadLetter:
         if len(raw) > MAX_EVENT_BYTES:
-            return DeadLetter("too_large", f"event is {len(raw)} bytes, the limit is {MAX_EVENT_BYTES}", raw[:1024])
+            return DeadLetter("too_large", f"event is {len(raw)} bytes, the limit is {MAX_EVENT_BYTES}", raw)
         try:
             raw.decode("utf-8")
         except UnicodeDecodeError as exc:

@@ -51,9 +51,14 @@ class FileDeadLetterSink:
         self.files.clear()
 
 
+MAX_KAFKA_RAW_BYTES = 64 * 1024
+"""Raw bytes kept in a dead-letter message: brokers refuse messages above about 1 MB."""
+
+
 class KafkaDeadLetterSink:
     """Produces each rejected record to the dead-letter topic: the reason in a ``reason``
-    header and, with the detail and the raw value, in the JSON value."""
+    header and, with the detail and the raw value (its first 64 KiB, flagged when cut;
+    the position header points at the whole value in the source topic), in the JSON value."""
 
     def __init__(self, producer, topic: str) -> None:
         self.producer = producer
@@ -63,7 +68,7 @@ class KafkaDeadLetterSink:
         self.producer.send(
             self.topic,
             key=record.key,
-            value=orjson.dumps(letter.to_record(record.position)),
+            value=orjson.dumps(letter.to_record(record.position, MAX_KAFKA_RAW_BYTES)),
             headers=[("reason", letter.reason.encode()), ("position", record.position.encode())],
         )
 

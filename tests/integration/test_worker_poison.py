@@ -3,6 +3,8 @@ and the worker keeps going."""
 
 from __future__ import annotations
 
+import base64
+
 import orjson
 from kafka import KafkaConsumer, TopicPartition
 
@@ -63,6 +65,10 @@ def test_poison_records_are_dead_lettered_with_reasons_and_the_worker_keeps_goin
     assert sorted(value["reason"] for value in values) == expected
     assert all(value["detail"] and value["position"].startswith(f"{topic.name}/0@") for value in values)
     assert all(letter.key == b"poison" for letter in letters)
+    by_reason = {value["reason"]: value for value in values}
+    assert base64.b64decode(by_reason["not_utf8"]["raw_base64"]) == b"\x00\xff\xfe binary"
+    assert by_reason["too_large"]["raw_truncated"] and by_reason["too_large"]["raw_bytes"] == 5 * 1024 * 1024
+    assert by_reason["not_finite"]["raw"] == NAN_EVENT.decode()
     for reason in expected:
         assert worker.metric("invdet_dead_letters_total", reason=reason) == 1
     assert worker.alive and probe_alerted(store.alerts()) == {"bot"}
