@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench detection-bench services clean
+.PHONY: demo test bench services clean
 
 $(VENV)/bin/python:
 	python3 -m venv $(VENV) || (apt-get update && apt-get install -y python3-venv && python3 -m venv $(VENV))
@@ -16,10 +16,11 @@ $(STAMP): pyproject.toml | $(VENV)/bin/python
 demo: $(STAMP)
 	$(VENV)/bin/inversion-detector demo
 
-# The PostgreSQL server binaries the integration tests start (Debian's package).
+# What the tests start: Debian's PostgreSQL server binaries and Chromium (the console's browser test).
 services:
 	@command -v pg_ctl >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || \
 		(apt-get update && apt-get install -y postgresql)
+	@test -x /usr/bin/chromium || (apt-get update && apt-get install -y chromium)
 
 test: $(STAMP) services
 	$(PY) -m pytest
