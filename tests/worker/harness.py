@@ -301,6 +301,8 @@ class Received:
     body: bytes
     signature: str | None
     status: int
+    received_at: float = field(default_factory=time.time)
+    """Wall-clock time the request arrived (the latency benchmark's end point)."""
 
 
 class WebhookReceiver:
