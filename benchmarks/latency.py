@@ -146,13 +146,15 @@ def measure(path: Path, rate: float, seconds: float, library: str, checkpoint_ev
     delivered: dict[str, float] = {}
     for request in receiver.accepted():
         delivered.setdefault(request.alert_id, request.received_at)
-    to_row, to_webhook = [], []
+    to_row, to_webhook, samples = [], [], []
     for alert_id, (seen_at, trigger) in watcher.seen.items():
         if trigger not in produced:
             continue
         to_row.append(seen_at - produced[trigger])
         if alert_id in delivered:
             to_webhook.append(delivered[alert_id] - produced[trigger])
+        samples.append({"alert_id": alert_id, "trigger_event_id": trigger, "produced": produced[trigger],
+                        "row_seen": seen_at, "webhook_received": delivered.get(alert_id)})  # fmt: skip
     row, webhook = percentiles(to_row), percentiles(to_webhook)
     return {
         "events_file": str(path),
@@ -167,6 +169,7 @@ def measure(path: Path, rate: float, seconds: float, library: str, checkpoint_ev
         "alerts": len(watcher.seen),
         "to_alert_row_s": row,
         "to_webhook_s": webhook,
+        "samples": samples,
         "targets": {
             "alert_row_p99_s": {"value": row["p99"], "target": TARGET_ROW_P99_S,
                                 "met": None if row["p99"] is None else row["p99"] <= TARGET_ROW_P99_S},
