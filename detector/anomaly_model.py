@@ -4,8 +4,11 @@ One model per model_id learns what the feature vector of a normal client's
 window looks like; a window scoring above a running quantile of past scores is
 anomalous. It scores before it learns and never learns from a window that a
 rule or the model itself flagged, so an attacker cannot teach it that probing
-is normal. Features are standardised online and squashed into [0, 1], the
-range HalfSpaceTrees expects.
+is normal. The score quantile, though, counts every window no rule flagged,
+the model's own anomalies included: were it fed only the windows below it, it
+would sink with every window it flags and flag ever more. Features are
+standardised online and squashed into [0, 1], the range HalfSpaceTrees
+expects.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from river import anomaly, preprocessing
+from river import anomaly, preprocessing, stats
 
 from detector.alert import Reason
 
@@ -32,7 +35,7 @@ class ModelVerdict:
 
 
 class WindowAnomalyModel:
-    """StandardScaler -> squash -> QuantileFilter(HalfSpaceTrees) over a fixed feature list.
+    """StandardScaler -> squash -> HalfSpaceTrees, thresholded at a running quantile of its scores.
 
     >>> import random
     >>> rng = random.Random(0)
@@ -60,27 +63,35 @@ class WindowAnomalyModel:
         self.features = tuple(sorted(features))
         self.warmup = warmup
         self.scaler = preprocessing.StandardScaler()
-        self.detector = anomaly.QuantileFilter(
-            anomaly.HalfSpaceTrees(n_trees=n_trees, height=height, window_size=window_size, seed=seed),
-            q=quantile,
-            protect_anomaly_detector=False,
-        )
+        self.trees = anomaly.HalfSpaceTrees(n_trees=n_trees, height=height, window_size=window_size, seed=seed)
+        self.threshold = stats.Quantile(quantile)
         self.seen = 0
 
     def _vector(self, features: Mapping[str, float]) -> dict[str, float]:
-        return {name: float(features.get(name, 0.0)) for name in self.features}
+        """The window's values of the model's features; a feature the window lacks (no small steps,
+        no scores, too few distinct inputs) is left out rather than given a made-up value."""
+        return {name: float(value) for name in self.features if (value := features.get(name)) is not None}
 
     def _squash(self, raw: dict[str, float]) -> tuple[dict[str, float], dict[str, float]]:
-        """Standardised values (z) and their squashing into (0, 1)."""
+        """Standardised values (z) and their squashing into (0, 1); a missing feature sits at the
+        centre (z = 0: says nothing either way), so absence alone never looks anomalous.
+
+        >>> m = WindowAnomalyModel(["a", "b"])
+        >>> for v in (1.0, 2.0, 3.0):
+        ...     m.scaler.learn_one({"a": v, "b": v})
+        >>> z, x = m._squash({"a": 2.0})
+        >>> z, x
+        ({'a': 0.0}, {'a': 0.5, 'b': 0.5})
+        """
         z = self.scaler.transform_one(raw)
-        return z, {name: 0.5 * (1.0 + math.tanh(value / 3.0)) for name, value in z.items()}
+        return z, {name: 0.5 * (1.0 + math.tanh(z.get(name, 0.0) / 3.0)) for name in self.features}
 
     def score_and_learn(self, features: Mapping[str, float], *, flagged: bool = False) -> ModelVerdict:
         """Score a window, then learn from it unless it was flagged (by rules or by this model)."""
         raw = self._vector(features)
         z, x = self._squash(raw)
-        score = float(self.detector.score_one(x))
-        threshold = self.detector.quantile.get() or math.inf
+        score = float(self.trees.score_one(x))
+        threshold = self.threshold.get() or math.inf
         warm = self.seen >= self.warmup
         anomalous = warm and score >= threshold
         contributors = []
@@ -89,8 +100,10 @@ class WindowAnomalyModel:
             for name, value in ranked:
                 mean = float(self.scaler.means.get(name, 0.0))
                 contributors.append(Reason(feature=name, value=raw[name], op=">" if value > 0 else "<", threshold=mean))
-        if not flagged and not anomalous:
-            self.scaler.learn_one(raw)
-            self.detector.learn_one(x)
-            self.seen += 1
+        if not flagged:
+            self.threshold.update(score)
+            if not anomalous:
+                self.scaler.learn_one(raw)
+                self.trees.learn_one(x)
+                self.seen += 1
         return ModelVerdict(score=min(max(score, 0.0), 1.0), anomalous=anomalous, threshold=threshold, contributors=contributors)

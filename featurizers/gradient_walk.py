@@ -17,7 +17,8 @@ series, bounded by the window, which later featurizers read (:func:`walk_series`
 instead of measuring again:
 
 - distance to the previous input and to the nearest and k nearest earlier ones;
-- the sparsity of the step from the nearest earlier input (Hoyer 2004);
+- the sparsity of the step from the nearest earlier input (Hoyer 2004), averaged
+  over the small steps only;
 - the cosine between consecutive steps;
 - whether the new input and the previous one are a symmetric probe pair around
   a centre: ``x_t + x_{t-1} ~= 2c`` with ``c`` an earlier input (tested for
@@ -220,9 +221,10 @@ class GradientWalk(Featurizer):
         "-0.7 for +-h probe pairs, near 1 for line searches, positive for smooth drift",
         "step_cos_abs_mean": "mean absolute cosine between consecutive steps (0..1); high for line "
         "searches and probe pairs",
-        "step_sparsity_mean": "mean Hoyer sparsity of the step from each input to its nearest earlier one "
-        "(0 = every coordinate moved equally .. 1 = one coordinate); coordinate-wise finite differences, "
-        "ZOO and block searches are sparse, shifted frames dense",
+        "step_sparsity_mean": "mean Hoyer sparsity of the small steps: from each near-duplicate query to its "
+        "nearest earlier input (0 = every coordinate moved equally .. 1 = one coordinate); coordinate-wise "
+        "finite differences, ZOO and block searches are sparse, shifted frames and noise dense; unaffected "
+        "by unrelated cover queries in between",
         "symmetric_pair_frac": "fraction of queries forming a symmetric probe pair with the previous one "
         "(x_t + x_{t-1} ~= 2c around an earlier input or the previous pair's midpoint) (0..1); "
         "central finite differences",
@@ -285,10 +287,11 @@ class GradientWalk(Featurizer):
         dist_prev, nn, knn, cos, sparsity, symmetric = rows.T
         exact = nn == 0
         distinct = ~exact
+        near = distinct & (nn < NEAR_DISTANCE)
         feats = {
             "dist_prev_median": quantile(np.sort(dist_prev).tolist(), 0.5),
             "exact_dup_frac": _mean(exact),
-            "near_dup_frac": _mean(distinct & (nn < NEAR_DISTANCE)),
+            "near_dup_frac": _mean(near),
         }
         if distinct.any():
             ascending = np.sort(nn[distinct]).tolist()
@@ -298,7 +301,7 @@ class GradientWalk(Featurizer):
         for name, values in (
             ("step_cos_mean", cos),
             ("step_cos_abs_mean", np.abs(cos)),
-            ("step_sparsity_mean", sparsity),
+            ("step_sparsity_mean", sparsity[near]),
             ("symmetric_pair_frac", symmetric),
         ):
             value = defined_mean(values)

@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import orjson
 import pytest
 
@@ -29,8 +30,20 @@ def event(i: int, client: str, x: list[float], scores: list[float], ts: float) -
 
 @pytest.fixture
 def attack_file(tmp_path: Path) -> Path:
-    """A fast automated client, plus malformed lines of several kinds."""
-    lines = [event(i, "bot", [float(i % 7), 1.0, 2.0], [0.5, 0.5], 1000.0 + i * 0.05) for i in range(400)]
+    """People sending varied inputs, a bot estimating a gradient coordinate by coordinate (+-h on
+    one coordinate of a point, then a step), and malformed lines of several kinds."""
+    rng = np.random.default_rng(0)
+    lines = [
+        event(i, f"user-{i % 4}", rng.uniform(0, 10, 3).round(3).tolist(), [0.5, 0.5], 1000.0 + 2.0 * i)
+        for i in range(200)
+    ]
+    centre = np.array([5.0, 5.0, 5.0])
+    for i in range(200):
+        probe = centre.copy()
+        probe[i % 3] += 0.01 if i % 2 else -0.01
+        if i % 6 == 5:
+            centre += 0.02
+        lines.append(event(i, "bot", probe.tolist(), [0.5, 0.5], 1400.0 + i * 0.05))
     lines[10:10] = [b"not json", b'{"event_id": "x"}', event(999, "bot", [1.0], [0.5, 0.5], 1000.0)]
     path = tmp_path / "events.jsonl"
     path.write_bytes(b"\n".join(lines) + b"\n")
@@ -47,7 +60,7 @@ def test_replay_then_export_prints_spec_alerts_and_dead_letters(attack_file: Pat
     dead = [orjson.loads(line) for line in (tmp_path / "events.dlq.jsonl").read_bytes().splitlines()]
     assert sorted(d["reason"] for d in dead) == ["input_length_mismatch", "missing_field", "not_json"]
     assert all(d["position"].startswith(str(attack_file)) for d in dead)
-    assert "rule:high-query-rate" in summary
+    assert "rule:gradient-walk" in summary
 
     assert main(["alerts", "export", "--database-url", url, "--format", "jsonl"]) == 0
     exported = [orjson.loads(line) for line in capsys.readouterr().out.splitlines()]

@@ -99,11 +99,23 @@ def test_finite_difference_walk_is_symmetric_sparse_and_near_but_not_exact() -> 
     walk = walk_features(coordinate_walk(rng, DIM, 8))
     users = walk_features(benign(rng, 128, DIM))
     assert walk["symmetric_pair_frac"] > 0.35 and users["symmetric_pair_frac"] == 0.0
-    assert walk["step_sparsity_mean"] > 0.6 > 0.35 > users["step_sparsity_mean"]
+    assert walk["step_sparsity_mean"] > 0.6 and "step_sparsity_mean" not in users  # users take no small steps
     assert walk["near_dup_frac"] > 0.95 and walk["exact_dup_frac"] == 0.0
     assert users["near_dup_frac"] == 0.0 and users["nn_distance_p10"] > 0.5
     assert walk["nn_distance_p10"] < 0.02 and walk["knn_distance_mean"] < 0.1 < 1.0 < users["knn_distance_mean"]
     assert walk["step_cos_mean"] < -0.55 and walk["step_cos_abs_mean"] > 0.6
+
+
+def test_cover_queries_do_not_dilute_the_sparsity_of_small_steps() -> None:
+    rng = np.random.default_rng(3)
+    probes = coordinate_walk(rng, DIM, 4)
+    mixed = np.empty((2 * len(probes), DIM))
+    mixed[0::2], mixed[1::2] = probes, benign(rng, len(probes), DIM)  # every other query a real input
+    alone, covered = walk_features(probes), walk_features(mixed)
+    assert covered["near_dup_frac"] < 0.6 * alone["near_dup_frac"]
+    assert covered["step_sparsity_mean"] > 0.6 and abs(covered["step_sparsity_mean"] - alone["step_sparsity_mean"]) < 0.1
+    frames = walk_features(video(rng, 64, DIM))
+    assert frames["near_dup_frac"] > 0.9 and frames["step_sparsity_mean"] < 0.4
 
 
 def test_probes_around_a_queried_centre_are_symmetric_pairs() -> None:
