@@ -1,0 +1,209 @@
+"""One timeline of real attacks and benign traffic against the ART benchmark's models, as JSONL.
+
+Every attacker runs its ART attack to the end (or its budget) first; its
+logged requests then become an actor of the simulator's event writer, beside
+benign actors of every simulator kind plus ``bulk`` (a scoring job through
+the batch endpoint, paced like a batched attacker). Identities, start times
+and the merge by serving time are the simulator's, so the files have the
+simulator's format and ``benchmarks.detection`` reads them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.art_attacks import ATTACKS, Outcome
+from benchmarks.art_targets import MODELS, Endpoint, QueryBudgetSpent, QueryLog, target
+from detector.simulator.actors import Actor
+from detector.simulator.benign import BENIGN_KINDS, Traffic
+from detector.simulator.datasets import Dataset
+from detector.simulator.kinds import SCRIPT_CV
+from detector.simulator.plan import STYLE_OF_BENIGN, Casting
+from detector.simulator.scenarios import Scenario
+from detector.simulator.traffic import Cadence, Chunk, answered
+
+# The simulator writes its own scenarios through these; a benchmark that is not
+# a simulator scenario reuses them rather than keeping a second copy.
+from detector.simulator.writer import _json_line, _timeline
+
+REQUESTS_PER_S = (5.0, 50.0)
+"""An automated attacker's request rate: one request per 20-200 ms (network round trip and client loop)."""
+BULK_REQUESTS_PER_S = (1.0, 10.0)
+"""A benign scoring job's request rate through the batch endpoint."""
+ROW_S = 0.002
+"""Serving time of one row of a batched request."""
+MAX_ROWS = 100
+"""The API's largest batch."""
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How many clients of each kind, per model, over ``duration_s`` seconds."""
+
+    name: str
+    duration_s: float
+    benign: dict[str, int]
+    attackers: int
+    """Clients per (attack, model) pair the attack fits."""
+    budget: tuple[int, int]
+    top1_share: float = 0.25
+
+
+PLANS: dict[str, Plan] = {
+    "full": Plan(
+        "real-attacks",
+        duration_s=2 * 3600.0,
+        benign={
+            "interactive": 60,
+            "retry": 30,
+            "batch": 4,
+            "bulk": 4,
+            "healthcheck": 8,
+            "video": 6,
+            "drift": 6,
+            "augment": 20,
+        },
+        attackers=2,
+        budget=(400, 2000),
+    ),
+    "quick": Plan(
+        "real-attacks-quick",
+        duration_s=3600.0,
+        benign={
+            "interactive": 15,
+            "retry": 8,
+            "batch": 1,
+            "bulk": 1,
+            "healthcheck": 2,
+            "video": 2,
+            "drift": 2,
+            "augment": 5,
+        },
+        attackers=1,
+        budget=(400, 1200),
+    ),
+}
+"""Benchmark plans: benign events outnumber attack events (as in any real log, where the per-model
+input statistics and the anomaly model see mostly benign traffic); ``quick`` is a smaller timeline."""
+
+
+def bulk(data: Dataset, rng: np.random.Generator, remaining_s: float) -> Traffic:
+    """A scoring job through the batch endpoint: every real sample once, in requests of
+    ``MAX_ROWS`` rows at 1-10 requests a second."""
+    pool = data.x_all[rng.permutation(len(data.x_all))]
+    cadence = Cadence(1.0 / rng.uniform(*BULK_REQUESTS_PER_S), SCRIPT_CV)
+
+    def chunks() -> Iterator[Chunk]:
+        for start in range(0, len(pool), MAX_ROWS):
+            rows = pool[start : start + MAX_ROWS]
+            gaps = np.full(len(rows), ROW_S)
+            gaps[0] = cadence.gaps(rng, 1)[0]
+            yield gaps, rows
+
+    return Traffic(len(pool), chunks())
+
+
+@dataclass(frozen=True)
+class AttackRun:
+    """One attacking client: its attack, model, identity and what the attack achieved."""
+
+    kind: str
+    model_id: str
+    client_id: str
+    queries: int
+    requests: int
+    requests_per_s: float
+    outcome: Outcome
+
+
+class Cast:
+    """Draws every client of a plan from one seed (the simulator's casting for identities and start times)."""
+
+    def __init__(self, plan: Plan, seed: int) -> None:
+        self.plan = plan
+        self.casting = Casting(Scenario(plan.name, plan.duration_s, benign={}), seed)
+
+    def benign(self, kind: str, model_id: str) -> Actor:
+        rng, start = self.casting.child_rng(), self.casting.start_s()
+        make = bulk if kind == "bulk" else BENIGN_KINDS[kind]
+        traffic = make(target(model_id).data, rng, self.plan.duration_s - start)
+        endpoint = Endpoint(target(model_id), top1=bool(self.casting.rng.random() < self.plan.top1_share))
+        return Actor(
+            kind=kind,
+            model_id=model_id,
+            identities=[self.casting.identity(STYLE_OF_BENIGN.get(kind, "script"))],
+            served=answered(traffic.chunks, endpoint),
+            n_events=traffic.n_events,
+            start_s=start,
+            jitter_rng=self.casting.child_rng(),
+            attack=False,
+        )
+
+    def attack(self, kind: str, model_id: str) -> tuple[Actor, AttackRun]:
+        """Run the attack now (it must see answers); the actor replays its logged requests."""
+        spec, rng = ATTACKS[kind], self.casting.child_rng()
+        rate = float(rng.uniform(*REQUESTS_PER_S))
+        log = QueryLog(Cadence(1.0 / rate, SCRIPT_CV), ROW_S, int(rng.integers(*self.plan.budget)), rng, MAX_ROWS)
+        np.random.seed(int(rng.integers(2**32)))  # ART draws from NumPy's global generator
+        outcome = run_quietly(spec.run, Endpoint(target(model_id), spec.top1), log, rng)
+        identity = self.casting.identity("script")
+        actor = Actor(
+            kind=kind,
+            model_id=model_id,
+            identities=[identity],
+            served=iter(log.chunks),
+            n_events=log.n_queries,
+            start_s=self.casting.start_s(),
+            jitter_rng=self.casting.child_rng(),
+            attack=True,
+            target_class=outcome.target_class,
+        )
+        return actor, AttackRun(kind, model_id, identity.client_id, log.n_queries, log.requests, rate, outcome)
+
+
+def run_quietly(attack, endpoint: Endpoint, log: QueryLog, rng: np.random.Generator) -> Outcome:
+    """Run one attack without ART's progress chatter; an attack that fails is reported, not fatal."""
+    art_logger = logging.getLogger("art")
+    level = art_logger.level
+    art_logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return attack(endpoint, log, rng)
+    except QueryBudgetSpent:
+        return Outcome("budget spent")
+    except Exception as error:  # noqa: BLE001 - a broken attack is a result of the benchmark
+        return Outcome(f"failed after {log.n_queries} queries: {type(error).__name__}: {error}")
+    finally:
+        art_logger.setLevel(level)
+
+
+def write_real_attacks(plan: Plan, directory: Path, seed: int = 0) -> tuple[Path, Path, list[AttackRun]]:
+    """Run every attack, cast the benign clients, and write ``<plan>.jsonl`` and ``<plan>.truth.jsonl``."""
+    cast = Cast(plan, seed)
+    actors, runs = [], []
+    for kind, spec in ATTACKS.items():
+        for model_id in MODELS:
+            if spec.fits(target(model_id).data):
+                for _ in range(plan.attackers):
+                    actor, run = cast.attack(kind, model_id)
+                    runs.append(run)
+                    if actor.n_events:
+                        actors.append(actor)
+    for model_id in MODELS:
+        for kind, count in plan.benign.items():
+            actors.extend(cast.benign(kind, model_id) for _ in range(count))
+    directory.mkdir(parents=True, exist_ok=True)
+    events_path, truth_path = directory / f"{plan.name}.jsonl", directory / f"{plan.name}.truth.jsonl"
+    with open(truth_path, "w", encoding="utf-8") as out:
+        out.writelines(_json_line(dataclasses.asdict(row)) for actor in actors for row in actor.truth())
+    with open(events_path, "w", encoding="utf-8") as out:
+        out.writelines(_json_line(event) for event in _timeline(actors, seed))
+    return events_path, truth_path, runs
