@@ -122,15 +122,16 @@ class Pipeline:
             )
         ]
         verdict = self._model(client.model_id).score_and_learn(features, flagged=bool(hits))
-        if verdict.anomalous:
+        client.anomalous_run = client.anomalous_run + 1 if verdict.anomalous else 0
+        if client.anomalous_run >= self.settings.model_persistence:
             hits.append(
                 Hit(
                     detector=f"model:{WindowAnomalyModel.name}",
                     severity=MODEL_SEVERITY,
                     score=verdict.score,
                     reasons=verdict.contributors,
-                    description=f"window unlike this model's usual clients (anomaly score {verdict.score:.2f} "
-                    f">= {verdict.threshold:.2f})",
+                    description=f"{client.anomalous_run} windows in a row unlike this model's usual clients "
+                    f"(anomaly score {verdict.score:.2f} >= {verdict.threshold:.2f})",
                     suppress_for_s=MODEL_SUPPRESS_S,
                 )
             )

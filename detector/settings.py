@@ -71,7 +71,10 @@ class Settings(BaseSettings):
     score_every: int = Field(4, ge=1, description="score a client's window every N of its events")
     model_warmup: int = Field(500, ge=0, description="scored windows per model before model alerts")
     model_quantile: float = Field(
-        0.999, gt=0.5, lt=1.0, description="anomaly-score quantile above which a window is anomalous"
+        0.9999, gt=0.5, lt=1.0, description="anomaly-score quantile above which a window is anomalous"
+    )
+    model_persistence: int = Field(
+        4, ge=1, description="consecutive anomalous windows of a client before the anomaly model alerts"
     )
     console_token: SecretStr | None = Field(
         None, description="token the console requires (Bearer or Basic password) when bound beyond loopback"

@@ -103,7 +103,8 @@ class ClientState:
 
     ``ts`` and ``event_ids`` cover every event; ``inputs`` only the events that
     logged an input (``input_ts`` are their times). Featurizers keep their own
-    per-client series in ``slots[name]``.
+    per-client series in ``slots[name]``. ``anomalous_run`` counts the latest
+    consecutive scored windows the anomaly model found anomalous.
     """
 
     model_id: str
@@ -117,6 +118,7 @@ class ClientState:
     first_ts: float = 0.0
     last_ts: float = 0.0
     events_since_scored: int = 0
+    anomalous_run: int = 0
     slots: dict[str, Any] = field(default_factory=dict)
 
     @classmethod

@@ -43,7 +43,7 @@ def outcome(pipeline: Pipeline, events: list[InferenceEvent]) -> list[tuple]:
 def ruleset(tmp_path):
     path = tmp_path / "probe.yaml"
     path.write_text(PROBE_RULE.replace(">= 120", ">= 30").replace("min_events: 120", "min_events: 30"))
-    return load_rules([path])
+    return load_rules([path], include_builtin=False)
 
 
 def test_a_restored_pipeline_continues_exactly_like_an_uninterrupted_one(ruleset) -> None:
