@@ -12,7 +12,7 @@ Parameters are the papers' and ART's defaults where those fit a budget of a
 few thousand queries; a few are set so that the attack makes progress on
 these models (ZOO's trade-off constant, MI-Face's learning rate), never by
 looking at the detector. ART draws from NumPy's global generator; the runner
-seeds it per attack.
+seeds it per attack (``art_scenario.seeded_numpy``).
 
 Left out: ART's ``FunctionallyEquivalentExtraction`` (needs a ReLU network's
 logits: on a probability API its first probes leave the input range by ~40x
@@ -85,10 +85,15 @@ def _samples(data: Dataset, rng: np.random.Generator) -> tuple[np.ndarray, np.nd
 
 
 def _evade(
-    endpoint: Endpoint, log: QueryLog, rng: np.random.Generator, generate: Callable[[np.ndarray, int], np.ndarray]
+    endpoint: Endpoint,
+    log: QueryLog,
+    rng: np.random.Generator,
+    generate: Callable[[np.ndarray, int], np.ndarray],
+    setting: str = "",
 ) -> Outcome:
     """Attack the attacker's samples one after another with ``generate(x (1, d), true label) -> adversarial (1, d)``;
-    count the samples whose adversarial the model classifies differently, and their median L2 distance."""
+    count the samples whose adversarial the model classifies differently, and their median L2 distance
+    (``setting`` names the attack's drawn variant in the result)."""
     model = endpoint.target.model
     x, y = _samples(endpoint.target.data, rng)
     distances, tried = [], 0
@@ -100,7 +105,7 @@ def _evade(
                 distances.append(float(np.linalg.norm(adversarial - row)))
     except QueryBudgetSpent:
         tried -= 1
-    result = f"evaded {len(distances)}/{tried} samples"
+    result = (f"{setting}: " if setting else "") + f"evaded {len(distances)}/{tried} samples"
     if distances:
         result += f", median L2 {np.median(distances):.2f}"
     if tried < len(x):
@@ -118,15 +123,14 @@ def hop_skip_jump(endpoint: Endpoint, log: QueryLog, rng: np.random.Generator) -
     """HopSkipJump (Chen, Jordan & Wainwright 2020), untargeted, L2 or Linf, label-only; ART's schedule
     cut to 10 iterations of at most 200 gradient probes (several hundred queries a sample)."""
     data = endpoint.target.data
-    attack = HopSkipJump(
-        classifier(endpoint, log), norm=[2, np.inf][rng.integers(2)], max_iter=10, max_eval=200, init_eval=20, verbose=False
-    )
+    norm = [2, np.inf][rng.integers(2)]
+    attack = HopSkipJump(classifier(endpoint, log), norm=norm, max_iter=10, max_eval=200, init_eval=20, verbose=False)
 
     def generate(x: np.ndarray, label: int) -> np.ndarray:
         start = _other_class_start(data, label, rng) if data.image_shape is None else None
         return attack.generate(x, x_adv_init=start)
 
-    return _evade(endpoint, log, rng, generate)
+    return _evade(endpoint, log, rng, generate, f"L{norm}")
 
 
 def boundary(endpoint: Endpoint, log: QueryLog, rng: np.random.Generator) -> Outcome:
@@ -169,10 +173,9 @@ def zoo(endpoint: Endpoint, log: QueryLog, rng: np.random.Generator) -> Outcome:
 def simba(endpoint: Endpoint, log: QueryLog, rng: np.random.Generator) -> Outcome:
     """SimBA (Guo et al. 2019) on the image as 1x8x8, pixel or DCT basis, step 0.2."""
     shape = (1, 1, *endpoint.target.data.image_shape)
-    attack = SimBA(
-        image_classifier(endpoint, log), attack=["px", "dct"][rng.integers(2)], max_iter=500, epsilon=0.2, verbose=False
-    )
-    return _evade(endpoint, log, rng, lambda x, label: attack.generate(x.reshape(shape)))
+    basis = ["px", "dct"][rng.integers(2)]
+    attack = SimBA(image_classifier(endpoint, log), attack=basis, max_iter=500, epsilon=0.2, verbose=False)
+    return _evade(endpoint, log, rng, lambda x, label: attack.generate(x.reshape(shape)), f"{basis} basis")
 
 
 def square(endpoint: Endpoint, log: QueryLog, rng: np.random.Generator) -> Outcome:
@@ -228,7 +231,8 @@ def knockoff(endpoint: Endpoint, log: QueryLog, rng: np.random.Generator) -> Out
     set is uniform noise over the input box or a Gaussian fitted to 20 of the attacker's own samples
     (no natural-image set ships with scikit-learn)."""
     data = endpoint.target.data
-    if rng.random() < 0.5:
+    uniform = bool(rng.random() < 0.5)
+    if uniform:
         transfer = rng.uniform(*CLIP, (log.budget, data.n_features))
     else:
         own = data.x_held_out[rng.choice(len(data.x_held_out), 20, replace=False)]
@@ -239,7 +243,7 @@ def knockoff(endpoint: Endpoint, log: QueryLog, rng: np.random.Generator) -> Out
         classifier(endpoint, log), nb_stolen=log.budget, sampling_strategy="random", use_probability=True, verbose=False
     )
     attack.extract(transfer.astype(np.float32), thieved_classifier=thief)
-    return Outcome(_agreement(endpoint, thief.model))
+    return Outcome(f"{'uniform' if uniform else 'Gaussian-fit'} transfer set: {_agreement(endpoint, thief.model)}")
 
 
 def jacobian_augmentation(endpoint: Endpoint, log: QueryLog, rng: np.random.Generator) -> Outcome:

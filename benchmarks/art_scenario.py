@@ -14,12 +14,13 @@ import dataclasses
 import logging
 import warnings
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from benchmarks.art_attacks import ATTACKS, Outcome
+from benchmarks.art_attacks import ATTACKS, Attack, Outcome
 from benchmarks.art_targets import MODELS, Endpoint, QueryBudgetSpent, QueryLog, target
 from detector.simulator.actors import Actor
 from detector.simulator.benign import BENIGN_KINDS, Traffic
@@ -151,8 +152,8 @@ class Cast:
         spec, rng = ATTACKS[kind], self.casting.child_rng()
         rate = float(rng.uniform(*REQUESTS_PER_S))
         log = QueryLog(Cadence(1.0 / rate, SCRIPT_CV), ROW_S, int(rng.integers(*self.plan.budget)), rng, MAX_ROWS)
-        np.random.seed(int(rng.integers(2**32)))  # ART draws from NumPy's global generator
-        outcome = run_quietly(spec.run, Endpoint(target(model_id), spec.top1), log, rng)
+        with seeded_numpy(rng):
+            outcome = run_quietly(spec.run, Endpoint(target(model_id), spec.top1), log, rng)
         identity = self.casting.identity("script")
         actor = Actor(
             kind=kind,
@@ -168,7 +169,34 @@ class Cast:
         return actor, AttackRun(kind, model_id, identity.client_id, log.n_queries, log.requests, rate, outcome)
 
 
-def run_quietly(attack, endpoint: Endpoint, log: QueryLog, rng: np.random.Generator) -> Outcome:
+@contextmanager
+def seeded_numpy(rng: np.random.Generator) -> Iterator[None]:
+    """Make ART repeatable: it draws from NumPy's global generator, and HopSkipJump's and the Boundary
+    attack's random starts from a fresh ``np.random.RandomState()`` seeded by the operating system. Inside,
+    the global generator is seeded from ``rng`` and ``RandomState()`` without a seed takes its seed from
+    ``rng`` too (a subclass, so ``isinstance`` checks still hold).
+
+    >>> def draw():
+    ...     with seeded_numpy(np.random.default_rng(7)):
+    ...         return np.random.rand(), np.random.RandomState().rand()
+    >>> draw() == draw(), np.random.RandomState.__name__
+    (True, 'RandomState')
+    """
+    unseeded = np.random.RandomState
+
+    class Seeded(unseeded):
+        def __init__(self, seed: object = None) -> None:
+            super().__init__(int(rng.integers(2**32)) if seed is None else seed)
+
+    np.random.seed(int(rng.integers(2**32)))
+    np.random.RandomState = Seeded
+    try:
+        yield
+    finally:
+        np.random.RandomState = unseeded
+
+
+def run_quietly(attack: Attack, endpoint: Endpoint, log: QueryLog, rng: np.random.Generator) -> Outcome:
     """Run one attack without ART's progress chatter; an attack that fails is reported, not fatal."""
     art_logger = logging.getLogger("art")
     level = art_logger.level
