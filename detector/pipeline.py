@@ -123,7 +123,8 @@ class Pipeline:
         ]
         verdict = self._model(client.model_id).score_and_learn(features, flagged=bool(hits))
         client.anomalous_run = client.anomalous_run + 1 if verdict.anomalous else 0
-        if client.anomalous_run >= self.settings.model_persistence:
+        # Only full windows: a client's first few queries say too little to call it unusual.
+        if client.anomalous_run >= self.settings.model_persistence and client.n_events >= client.window:
             hits.append(
                 Hit(
                     detector=f"model:{WindowAnomalyModel.name}",
