@@ -69,7 +69,7 @@ class Pipeline:
         self.settings = settings
         self.ruleset = ruleset
         self.featurizers = list(featurizers) if featurizers is not None else default_featurizers()
-        self.store = store or StateStore(settings.window, settings.max_clients, settings.idle_ttl_s)
+        self.store = store if store is not None else StateStore(settings.window, settings.max_clients, settings.idle_ttl_s)
         self.decider = Decider(lookup=lookup, max_active=settings.max_clients)
         self.models: dict[str, WindowAnomalyModel] = {} if models is None else models
         self.model_features = sorted(

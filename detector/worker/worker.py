@@ -377,7 +377,6 @@ class Worker:
             store=store,
             models=self.models,
         )
-        pipeline.store = store  # Pipeline takes an empty (falsy) store for none: it must keep this one
         sink = AlertSink(self.engine, webhook_enabled=settings.webhook_url is not None)
         return PartitionTask(tp, claim.epoch, pipeline, sink, claim.next_offset, evictions_seen=store.evicted)
 
