@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from featurizers.confidence_climb import ConfidenceClimb
-from featurizers.extraction import MIN_SHAPIRO_POINTS, Extraction, coverage_entropy
+from featurizers.extraction import MIN_SHAPIRO_POINTS, Extraction, coverage_entropy, shapiro_w
 from featurizers.gradient_walk import GradientWalk
 from featurizers.state import StateStore
 from tests.featurizers.streams import Query, Replay, benign, coordinate_walk, population
@@ -44,6 +44,16 @@ def test_normality_needs_enough_distances() -> None:
     few = MIN_SHAPIRO_POINTS  # the first input has no distance
     assert "prada_shapiro_w" not in extraction_features(benign(rng, few, DIM), [0] * few)
     assert "prada_shapiro_w" in extraction_features(benign(rng, few + 1, DIM), [0] * (few + 1))
+
+
+@pytest.mark.parametrize("n", [3, 4, 5, 6, 7, 11, 20, 21, 63, 64, 255, 1000, 4096])
+def test_shapiro_w_is_scipys_statistic(n: int) -> None:
+    stats = pytest.importorskip("scipy.stats")  # installed with river; the reference implementation
+    rng = np.random.default_rng(n)
+    two_clusters = np.r_[rng.normal(size=n // 2), 5 + rng.random(n - n // 2)]
+    for sample in (rng.normal(size=n), rng.exponential(size=n), two_clusters):
+        sample = sample.astype(np.float32)
+        assert shapiro_w(sample) == pytest.approx(stats.shapiro(sample.astype(np.float64)).statistic, abs=1e-7)
 
 
 def test_class_coverage_entropy_is_near_one_for_uniform_coverage_and_zero_for_one_class() -> None:
