@@ -75,6 +75,8 @@ class Pipeline:
         self.model_features = sorted(
             {name for f in self.featurizers for name in f.FEATURES} - MODEL_EXCLUDED_FEATURES
         )
+        self.rule_featurizers = [f for f in self.featurizers if f.FEATURES.keys() & ruleset.features]
+        """The featurizers the rules read: all a window needs when the model does not score it."""
         self.stats = PipelineStats()
 
     def process(self, event: InferenceEvent) -> list[AlertChange]:
@@ -91,22 +93,32 @@ class Pipeline:
             featurizer.observe(obs, client, model)
         if obs.x is not None:
             model.observe_input(obs.x)
-        if client.events_since_scored < self.settings.score_every:
+        score_every = self.settings.score_every
+        if client.events_since_scored < score_every:
             return []
         client.events_since_scored = 0
-        return self.score(client, model, event.event_id)
+        # once per run of model_every events, whatever the phase of the scoring points
+        with_model = client.n_events % self.settings.model_every < score_every
+        return self.score(client, model, event.event_id, with_model=with_model)
 
-    def features(self, client: ClientState, model: ModelState) -> dict[str, float]:
-        """All featurizers' features of the client's current window."""
+    def features(
+        self, client: ClientState, model: ModelState, featurizers: Sequence[Featurizer] | None = None
+    ) -> dict[str, float]:
+        """The features of the client's current window from ``featurizers`` (default: all of them)."""
         merged: dict[str, float] = {}
-        for featurizer in self.featurizers:
+        for featurizer in self.featurizers if featurizers is None else featurizers:
             merged.update(featurizer.compute(client, model))
         return merged
 
-    def score(self, client: ClientState, model: ModelState, trigger_event_id: str) -> list[AlertChange]:
-        """Evaluate rules and the model on the client's window and decide."""
+    def score(
+        self, client: ClientState, model: ModelState, trigger_event_id: str, *, with_model: bool = True
+    ) -> list[AlertChange]:
+        """Evaluate rules, and the model if ``with_model``, on the client's window and decide.
+
+        Without the model only the features the rules read are computed, and the rest only if a
+        rule fires: an alert always carries every feature of its window."""
         self.stats.windows_scored += 1
-        features = self.features(client, model)
+        features = self.features(client, model, None if with_model else self.rule_featurizers)
         hits = [
             Hit(
                 detector=f"rule:{hit.rule.id}",
@@ -121,10 +133,11 @@ class Pipeline:
                 features, client_id=client.client_id, model_id=client.model_id, n_events=client.n_events
             )
         ]
-        verdict = self._model(client.model_id).score_and_learn(features, flagged=bool(hits))
-        client.anomalous_run = client.anomalous_run + 1 if verdict.anomalous else 0
+        if with_model:
+            verdict = self._model(client.model_id).score_and_learn(features, flagged=bool(hits))
+            client.anomalous_run = client.anomalous_run + 1 if verdict.anomalous else 0
         # Only full windows: a client's first few queries say too little to call it unusual.
-        if client.anomalous_run >= self.settings.model_persistence and client.n_events >= client.window:
+        if with_model and client.anomalous_run >= self.settings.model_persistence and client.n_events >= client.window:
             hits.append(
                 Hit(
                     detector=f"model:{WindowAnomalyModel.name}",
@@ -140,6 +153,8 @@ class Pipeline:
             self.stats.hits[hit.detector] += 1
         if not hits:
             return []
+        if not with_model:
+            features = self.features(client, model)
         return self.decider.decide(
             hits, client, features, trigger_event_id, evidence=lambda hit: self.evidence(client, model, hit)
         )

@@ -69,6 +69,9 @@ class Settings(BaseSettings):
     max_clients: int = Field(100_000, ge=1, description="most (model, client) pairs tracked at once")
     idle_ttl_s: float = Field(3600.0, gt=0, description="forget a client idle this long (event time)")
     score_every: int = Field(4, ge=1, description="score a client's window every N of its events")
+    model_every: int = Field(
+        16, ge=1, description="also score it with the per-model anomaly model every N of its events (costlier than rules)"
+    )
     model_warmup: int = Field(500, ge=0, description="scored windows per model before model alerts")
     model_quantile: float = Field(
         0.9999, gt=0.5, lt=1.0, description="anomaly-score quantile above which a window is anomalous"

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import pytest
+
 from detector.event import InferenceEvent
 from detector.pipeline import Pipeline
 from detector.settings import Settings
+from featurizers.gradient_walk import GradientWalk
+from featurizers.query_rate import QueryRate
 from featurizers.state import StateStore
 from rules import RuleSet
+from rules.schema import Rule
 
 
 def event(i: int, client: str = "c") -> InferenceEvent:
@@ -20,3 +25,50 @@ def test_an_empty_store_given_is_the_store_used() -> None:
     pipeline = Pipeline(Settings(window=8), RuleSet([]), store=store)
     pipeline.process(event(0))
     assert pipeline.store is store and len(store) == 1
+
+
+class Counting(GradientWalk):
+    """gradient_walk, counting how often its features are computed."""
+
+    computed = 0
+
+    def compute(self, client, model):  # noqa: ANN001, ANN201 - the featurizer interface
+        self.computed += 1
+        return super().compute(client, model)
+
+
+def rule(condition: str, min_events: int = 1) -> RuleSet:
+    return RuleSet([Rule(id="r", description="r", condition=condition, severity="low", min_events=min_events)])
+
+
+@pytest.mark.parametrize(("model_every", "windows"), [(4, 16), (16, 4), (12, 5), (1, 16)])
+def test_the_model_scores_a_client_once_every_model_every_events(model_every: int, windows: int) -> None:
+    settings = Settings(window=16, score_every=4, model_every=model_every, model_warmup=1000)
+    pipeline = Pipeline(settings, RuleSet([]))
+    for i in range(64):
+        pipeline.process(event(i))
+    assert pipeline.stats.windows_scored == 16
+    assert pipeline.models["m"].seen == windows
+
+
+def test_windows_the_model_skips_compute_only_the_features_the_rules_read() -> None:
+    walk = Counting()
+    settings = Settings(window=16, score_every=4, model_every=16, model_warmup=1000)
+    pipeline = Pipeline(settings, rule("rate_60s > 1000"), featurizers=[QueryRate(), walk])
+    for i in range(64):
+        pipeline.process(event(i))
+    assert walk.computed == 4  # the model's windows only
+
+
+def test_an_alert_from_a_window_the_model_skips_carries_every_feature() -> None:
+    walk = Counting()
+    settings = Settings(window=16, score_every=4, model_every=16, model_warmup=1000)
+    pipeline = Pipeline(settings, rule("events_total >= 8", min_events=8), featurizers=[QueryRate(), walk])
+    changes = [change for i in range(8) for change in pipeline.process(event(i))]
+    assert [change.alert.detector for change in changes] == ["rule:r"]
+    assert walk.computed == 1
+    assert set(walk.FEATURES) & set(changes[0].alert.features) == set(walk.compute(*client_and_model(pipeline)))
+
+
+def client_and_model(pipeline: Pipeline) -> tuple:
+    return pipeline.store.clients[("m", "c")], pipeline.store.models["m"]
