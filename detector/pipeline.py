@@ -8,7 +8,7 @@ drive the same code.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -41,6 +41,36 @@ def observation(event: InferenceEvent, model: ModelState) -> Observation:
         label_class=model.class_of(event.output.label if scores is None else event.top_class),
         confidence=event.top_confidence,
     )
+
+
+class Deferred(Mapping[str, float]):
+    """A mapping computed on first use: the decider reads a window's features only for a new alert.
+
+    >>> calls = []
+    >>> d = Deferred(lambda: calls.append(1) or {"a": 1.0})
+    >>> len(calls), d["a"], dict(d), len(calls)
+    (0, 1.0, {'a': 1.0}, 1)
+    """
+
+    __slots__ = ("_compute", "_value")
+
+    def __init__(self, compute: Callable[[], dict[str, float]]) -> None:
+        self._compute = compute
+        self._value: dict[str, float] | None = None
+
+    def _get(self) -> dict[str, float]:
+        if self._value is None:
+            self._value = self._compute()
+        return self._value
+
+    def __getitem__(self, name: str) -> float:
+        return self._get()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._get())
+
+    def __len__(self) -> int:
+        return len(self._get())
 
 
 @dataclass
@@ -115,8 +145,8 @@ class Pipeline:
     ) -> list[AlertChange]:
         """Evaluate rules, and the model if ``with_model``, on the client's window and decide.
 
-        Without the model only the features the rules read are computed, and the rest only if a
-        rule fires: an alert always carries every feature of its window."""
+        Without the model only the features the rules read are computed, and all of them only when
+        a new alert needs them: an alert always carries every feature of its window."""
         self.stats.windows_scored += 1
         features = self.features(client, model, None if with_model else self.rule_featurizers)
         hits = [
@@ -153,10 +183,9 @@ class Pipeline:
             self.stats.hits[hit.detector] += 1
         if not hits:
             return []
-        if not with_model:
-            features = self.features(client, model)
+        window_features = features if with_model else Deferred(lambda: self.features(client, model))
         return self.decider.decide(
-            hits, client, features, trigger_event_id, evidence=lambda hit: self.evidence(client, model, hit)
+            hits, client, window_features, trigger_event_id, evidence=lambda hit: self.evidence(client, model, hit)
         )
 
     def evidence(self, client: ClientState, model: ModelState, hit: Hit) -> Evidence:

@@ -60,13 +60,13 @@ def test_windows_the_model_skips_compute_only_the_features_the_rules_read() -> N
     assert walk.computed == 4  # the model's windows only
 
 
-def test_an_alert_from_a_window_the_model_skips_carries_every_feature() -> None:
+def test_a_new_alert_from_a_window_the_model_skips_carries_every_feature() -> None:
     walk = Counting()
     settings = Settings(window=16, score_every=4, model_every=16, model_warmup=1000)
     pipeline = Pipeline(settings, rule("events_total >= 8", min_events=8), featurizers=[QueryRate(), walk])
-    changes = [change for i in range(8) for change in pipeline.process(event(i))]
-    assert [change.alert.detector for change in changes] == ["rule:r"]
-    assert walk.computed == 1
+    changes = [change for i in range(12) for change in pipeline.process(event(i))]
+    assert [(change.alert.detector, change.new) for change in changes] == [("rule:r", True), ("rule:r", False)]
+    assert walk.computed == 1  # for the new alert only: an update keeps the features it was raised with
     assert set(walk.FEATURES) & set(changes[0].alert.features) == set(walk.compute(*client_and_model(pipeline)))
 
 
