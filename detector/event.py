@@ -83,8 +83,9 @@ class InferenceEvent(BaseModel):
     @property
     def top_class(self) -> str | int | None:
         """Index of the highest score, else the returned label."""
-        if self.output.scores is not None:
-            return int(np.argmax(self.output.scores))
+        scores = self.output.scores
+        if scores is not None:
+            return scores.index(max(scores))  # the first of equal maxima, like np.argmax
         return self.output.label
 
     @property

@@ -251,8 +251,8 @@ class GradientWalk(Featurizer):
         d2[cur] = np.inf
         nearest = int(d2.argmin())
         kk = min(K_NEAREST, n - 1)
-        closest = np.sort(d2)[:kk].tolist()
-        nn_sq, knn = closest[0], math.fsum(map(math.sqrt, closest)) / kk
+        closest = np.partition(d2, kk - 1)[:kk].tolist()  # the kk smallest, in no order (fsum is exact)
+        nn_sq, knn = float(d2[nearest]), math.fsum(map(math.sqrt, closest)) / kk
         sparsity = math.nan
         if nn_sq > 0 and width > 1:
             root = math.sqrt(width)

@@ -34,9 +34,13 @@ class Ring:
 
     def append(self, value: object) -> None:
         """Copy ``value`` into the next slot (the caller's array is never kept)."""
-        self.data[self.head] = value
-        self.head = (self.head + 1) % self.capacity
-        self.count = min(self.count + 1, self.capacity)
+        data, head = self.data, self.head
+        data[head] = value
+        head += 1
+        capacity = len(data)
+        self.head = 0 if head == capacity else head
+        if self.count < capacity:
+            self.count += 1
 
     def ordered(self) -> np.ndarray:
         """The stored rows, oldest first (a new array)."""
