@@ -46,7 +46,7 @@ class Ring:
         """The stored rows, oldest first (a new array)."""
         if self.count < self.capacity:
             return self.data[: self.count].copy()
-        return np.roll(self.data, -self.head, axis=0)
+        return np.concatenate((self.data[self.head :], self.data[: self.head]))  # np.roll, for less
 
     def filled(self) -> np.ndarray:
         """The stored rows in storage order (a view; for order-free statistics)."""
