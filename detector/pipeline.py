@@ -131,13 +131,18 @@ class Pipeline:
         with_model = client.n_events % self.settings.model_every < score_every
         return self.score(client, model, event.event_id, with_model=with_model)
 
-    def features(
-        self, client: ClientState, model: ModelState, featurizers: Sequence[Featurizer] | None = None
-    ) -> dict[str, float]:
-        """The features of the client's current window from ``featurizers`` (default: all of them)."""
+    def features(self, client: ClientState, model: ModelState) -> dict[str, float]:
+        """All featurizers' features of the client's current window."""
         merged: dict[str, float] = {}
-        for featurizer in self.featurizers if featurizers is None else featurizers:
+        for featurizer in self.featurizers:
             merged.update(featurizer.compute(client, model))
+        return merged
+
+    def rule_features(self, client: ClientState, model: ModelState) -> dict[str, float]:
+        """The features of the client's current window that the rules read (and some more)."""
+        merged: dict[str, float] = {}
+        for featurizer in self.rule_featurizers:
+            merged.update(featurizer.compute_some(client, model, self.ruleset.features))
         return merged
 
     def score(
@@ -148,7 +153,7 @@ class Pipeline:
         Without the model only the features the rules read are computed, and all of them only when
         a new alert needs them: an alert always carries every feature of its window."""
         self.stats.windows_scored += 1
-        features = self.features(client, model, None if with_model else self.rule_featurizers)
+        features = self.features(client, model) if with_model else self.rule_features(client, model)
         hits = [
             Hit(
                 detector=f"rule:{hit.rule.id}",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 
 import numpy as np
@@ -49,6 +50,13 @@ class Featurizer(ABC):
     @abstractmethod
     def compute(self, client: ClientState, model: ModelState) -> dict[str, float]:
         """Features of the client's current window; every key is in ``FEATURES``."""
+
+    def compute_some(self, client: ClientState, model: ModelState, names: AbstractSet[str]) -> dict[str, float]:
+        """At least the features in ``names`` (extra ones are fine) of the client's current window,
+        for a caller that needs only those (the pipeline's rules between model windows). All of
+        :meth:`compute` by default; a featurizer with a costly group of features overrides it to
+        skip that group when none of it is asked for."""
+        return self.compute(client, model)
 
     def series(self, client: ClientState, model: ModelState) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         """Per-query series of the window worth plotting as evidence: name -> (event times, values),

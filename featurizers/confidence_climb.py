@@ -21,6 +21,8 @@ confidence, the climb is measured on the confidence of the most frequent label.
 
 from __future__ import annotations
 
+from collections.abc import Set as AbstractSet
+
 import numpy as np
 
 from featurizers.base import Featurizer, Observation
@@ -272,7 +274,14 @@ class ConfidenceClimb(Featurizer):
         slot.mass += row
         return first - second
 
+    TARGET_FEATURES = frozenset(name for name in FEATURES if name.startswith("target_"))
+    """The features of the target class's trend: most of the cost of :meth:`compute`."""
+
     def compute(self, client: ClientState, model: ModelState) -> dict[str, float]:
+        return self.compute_some(client, model, self.TARGET_FEATURES)
+
+    def compute_some(self, client: ClientState, model: ModelState, names: AbstractSet[str]) -> dict[str, float]:
+        """The window's boundary and flip features, and the target's trend if any of it is in ``names``."""
         slot = client.slots.get(self.name)
         if slot is None or len(slot.rows) == 0:
             return {}
@@ -290,7 +299,8 @@ class ConfidenceClimb(Featurizer):
             value = defined_mean(values)
             if value is not None:
                 feats[name] = value
-        feats.update(self._target(slot, rows)[0])
+        if not self.TARGET_FEATURES.isdisjoint(names):
+            feats.update(self._target(slot, rows)[0])
         return feats
 
     @staticmethod

@@ -166,3 +166,15 @@ def test_series_follow_the_target_class() -> None:
     times, values = series["target_confidence"]
     assert times.tolist() == list(range(24, 40)) and np.all(np.diff(values) > 0)
     assert len(series["top2_margin"][0]) == 16
+
+
+def test_without_a_target_feature_asked_for_only_the_trend_is_left_out() -> None:
+    rng = np.random.default_rng(11)
+    r = replay()
+    for i, s in enumerate(climbing_scores(64, 10, target=3, rng=rng)):
+        r.send(Query("c", float(i), x=rng.normal(size=DIM), scores=s))
+    f, client, model = ConfidenceClimb(), r.client("c"), r.model()
+    full = f.compute(client, model)
+    some = f.compute_some(client, model, {"boundary_frac", "near_dup_frac"})
+    assert some == {name: value for name, value in full.items() if not name.startswith("target_")}
+    assert f.compute_some(client, model, {"target_class"}) == full
