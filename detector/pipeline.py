@@ -172,7 +172,8 @@ class Pipeline:
             verdict = self._model(client.model_id).score_and_learn(features, flagged=bool(hits))
             client.anomalous_run = client.anomalous_run + 1 if verdict.anomalous else 0
         # Only full windows: a client's first few queries say too little to call it unusual.
-        if with_model and client.anomalous_run >= self.settings.model_persistence and client.n_events >= client.window:
+        persistent = client.anomalous_run >= self.settings.model_persistence and client.n_events >= client.window
+        if with_model and persistent:
             hits.append(
                 Hit(
                     detector=f"model:{WindowAnomalyModel.name}",
