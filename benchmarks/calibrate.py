@@ -62,7 +62,7 @@ class RecordingPipeline(Pipeline):
         self.min_events = min_events
         self.windows: dict[tuple[str, str], list[dict[str, float]]] = defaultdict(list)
 
-    def score(self, client: ClientState, model: ModelState, trigger_event_id: str) -> list:
+    def score(self, client: ClientState, model: ModelState, trigger_event_id: str, *, with_model: bool = True) -> list:
         if client.n_events >= self.min_events:
             self.windows[(client.model_id, client.client_id)].append(self.features(client, model))
         return []
@@ -123,7 +123,8 @@ def summarise(pipeline: RecordingPipeline, truth: list, features: list[str]) -> 
     return report
 
 
-def print_summary(scenario: str, report: dict, out=sys.stdout) -> None:
+def print_summary(scenario: str, report: dict, out=None) -> None:
+    out = out or sys.stdout
     attack_kinds = sorted({k for r in report.values() for k in r["attacks"]})
     out.write(f"\n== {scenario}: client extremes (min for falling features, max for rising)\n\n")
     out.write(

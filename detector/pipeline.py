@@ -19,6 +19,7 @@ from detector.event import InferenceEvent
 from detector.evidence import Evidence, Series
 from detector.settings import Settings
 from featurizers.base import Featurizer, Observation
+from featurizers.gradient_walk import novel_input
 from featurizers.registry import default_featurizers
 from featurizers.state import ClientState, ModelState, StateStore
 from rules import RuleSet
@@ -121,7 +122,7 @@ class Pipeline:
         client.append(obs.event_id, obs.ts, obs.x)
         for featurizer in self.featurizers:
             featurizer.observe(obs, client, model)
-        if obs.x is not None:
+        if obs.x is not None and novel_input(client):
             model.observe_input(obs.x)
         score_every = self.settings.score_every
         if client.events_since_scored < score_every:

@@ -144,6 +144,32 @@ def walk_series(client: ClientState) -> WalkSeries | None:
     return client.slots.get(GradientWalk.name)
 
 
+def novel_input(client: ClientState) -> bool:
+    """Whether the client's latest input is unlike its earlier ones: its first, or no nearer than
+    ``NEAR_DISTANCE`` to any input in its window. Only such inputs update the model's normaliser:
+    otherwise one busy client's near-identical probes (or a health check's single input) would
+    shrink the model's scale, so that every other client's inputs would look far apart and the
+    prober's own steps large.
+
+    >>> from featurizers.state import StateStore
+    >>> store, walk = StateStore(window=8), GradientWalk()
+    >>> model = store.model("m")
+    >>> seen = []
+    >>> for i, x in enumerate([[0.0, 0.0], [5.0, 5.0], [5.0, 5.001], [5.0, 5.0]]):
+    ...     client = store.touch("m", "c", float(i))
+    ...     client.append(str(i), float(i), np.array(x, dtype=np.float32))
+    ...     walk.observe(Observation(str(i), float(i), np.array(x, dtype=np.float32), None, -1, None), client, model)
+    ...     seen.append(novel_input(client))
+    ...     model.observe_input(np.array(x, dtype=np.float32))
+    >>> seen
+    [True, True, False, False]
+    """
+    slot = walk_series(client)
+    if slot is None or len(slot.rows) == 0:
+        return True
+    return not float(slot.rows.last()[1]) < NEAR_DISTANCE  # NaN (no earlier input) is novel
+
+
 def quantile(ascending: list[float], q: float) -> float:
     """The ``q`` quantile (0..1, linear interpolation like numpy's default) of sorted values.
 

@@ -2,7 +2,9 @@
 
 The pipeline's per-event order is fixed (see ``featurizers/base.py``): touch
 the client, append the event, let every featurizer observe it in registry
-order, then update the model's input normaliser. :class:`Replay` does exactly
+order, then update the model's input normaliser with it if it is novel for
+its client (:func:`featurizers.gradient_walk.novel_input`; every input when
+no gradient walk is replayed). :class:`Replay` does exactly
 that without the rest of the pipeline, so featurizer tests stay fast and pure.
 """
 
@@ -15,6 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from featurizers.base import Featurizer, Observation
+from featurizers.gradient_walk import novel_input
 from featurizers.state import ClientState, ModelState, StateStore
 
 
@@ -60,7 +63,7 @@ class Replay:
         client.append(obs.event_id, obs.ts, obs.x)
         for featurizer in self.featurizers:
             featurizer.observe(obs, client, model)
-        if obs.x is not None:
+        if obs.x is not None and novel_input(client):
             model.observe_input(obs.x)
         return client
 

@@ -194,3 +194,13 @@ def test_series_are_bounded_by_the_window() -> None:
     assert isinstance(slot, WalkSeries) and len(slot.rows) == 16
     times, values = GradientWalk().series(r.client("c"), r.model())["nn_distance"]
     assert len(times) == len(values) == 16 and np.all(np.diff(times) > 0)
+
+
+def test_a_busy_prober_does_not_shrink_the_model_scale() -> None:
+    rng = np.random.default_rng(4)
+    r = replay(64)
+    r.inputs("user", benign(rng, 200, DIM))
+    before = input_scale(r.model(), DIM).weights.copy()
+    r.inputs("prober", coordinate_walk(rng, DIM, 125))  # 2,000 near-identical probes, ten times the user's traffic
+    after = input_scale(r.model(), DIM).weights
+    np.testing.assert_allclose(after, before, rtol=0.25)
