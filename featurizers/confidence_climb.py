@@ -21,6 +21,7 @@ confidence, the climb is measured on the confidence of the most frequent label.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Set as AbstractSet
 
 import numpy as np
@@ -244,7 +245,7 @@ class ConfidenceClimb(Featurizer):
         if obs.x is not None:
             walk = walk_series(client)
             dist_prev = walk.last_dist_prev if walk is not None else np.nan
-            if not np.isnan(dist_prev):  # a previous input exists
+            if not math.isnan(dist_prev):  # a previous input exists
                 labels_known = obs.label_class >= 0 and slot.last_input_label >= 0
                 near = 0 < dist_prev < NEAR_DISTANCE
                 flip = float(near and labels_known and obs.label_class != slot.last_input_label)
@@ -261,7 +262,7 @@ class ConfidenceClimb(Featurizer):
             slot.tracked.append(scores)
             return np.nan
         if k <= MAX_TRACKED_CLASSES:
-            second, first = np.partition(scores, k - 2)[k - 2 :].tolist()
+            second, first = sorted(scores.tolist())[-2:]  # few values: cheaper than np.partition
             slot.tracked.append(scores)
             return first - second
         top2 = np.argpartition(scores, k - 2)[k - 2 :]
