@@ -316,8 +316,8 @@ class GradientWalk(Featurizer):
         near = distinct & (nn < NEAR_DISTANCE)
         feats = {
             "dist_prev_median": quantile(np.sort(dist_prev).tolist(), 0.5),
-            "exact_dup_frac": _mean(exact),
-            "near_dup_frac": _mean(near),
+            "exact_dup_frac": int(np.count_nonzero(exact)) / len(exact),
+            "near_dup_frac": int(np.count_nonzero(near)) / len(near),
         }
         if distinct.any():
             ascending = np.sort(nn[distinct]).tolist()
