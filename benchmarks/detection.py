@@ -165,18 +165,23 @@ def fmt(value: object, pattern: str = "{:.0f}") -> str:
     return "-" if value is None else pattern.format(value)
 
 
-def run(scenario: str, seed: int, workdir: Path, settings: Settings) -> dict:
-    workdir.mkdir(parents=True, exist_ok=True)
-    started = time.perf_counter()
-    events, truth = write_scenario(scenario, workdir, seed=seed)
-    generated = time.perf_counter() - started
-    database = workdir / f"{scenario}.db"
+def replay_and_judge(events: Path, truth: Path, database: Path, settings: Settings):
+    """Replay events into a fresh SQLite file; the replay summary, each client's record with its
+    alerts attached, and the number of alerts."""
     for stale in (database, Path(f"{database}-wal"), Path(f"{database}-shm")):
         stale.unlink(missing_ok=True)
     url = f"sqlite:///{database}"
     summary, _ = replay([str(events)], settings.model_copy(update={"database_url": url}))
     clients = load_clients(events, truth)
-    n_alerts = attach_alerts(clients, url)
+    return summary, clients, attach_alerts(clients, url)
+
+
+def run(scenario: str, seed: int, workdir: Path, settings: Settings) -> dict:
+    workdir.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    events, truth = write_scenario(scenario, workdir, seed=seed)
+    generated = time.perf_counter() - started
+    summary, clients, n_alerts = replay_and_judge(events, truth, workdir / f"{scenario}.db", settings)
     return {
         "scenario": scenario,
         "seed": seed,

@@ -31,11 +31,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from benchmarks.detection import ClientRecord, attach_alerts, attack_rows, benign_rows, fmt, load_clients, print_report
+from benchmarks.detection import ClientRecord, attack_rows, benign_rows, fmt, print_report, replay_and_judge
 from benchmarks.report import WORKDIR, say, write_results
 from benchmarks.window_features import features_at_end, percentiles
 from detector.assembly import load_ruleset
-from detector.commands.replay import replay
 from detector.commands.terminal import table
 from detector.settings import Settings
 
@@ -154,13 +153,7 @@ def run(plan_name: str, seed: int, workdir: Path, settings: Settings) -> dict:
     events, truth, runs = write_real_attacks(plan, workdir, seed)
     generated = time.perf_counter() - started
     say(f"replaying {events} ...")
-    database = workdir / f"{plan.name}.db"
-    for stale in (database, Path(f"{database}-wal"), Path(f"{database}-shm")):
-        stale.unlink(missing_ok=True)
-    url = f"sqlite:///{database}"
-    summary, _ = replay([str(events)], settings.model_copy(update={"database_url": url}))
-    clients = load_clients(events, truth)
-    n_alerts = attach_alerts(clients, url)
+    summary, clients, n_alerts = replay_and_judge(events, truth, workdir / f"{plan.name}.db", settings)
     say("features at the end of the windows of missed attackers and benign clients ...")
     return {
         "scenario": plan.name,
