@@ -32,7 +32,7 @@ from detector.simulator.traffic import Cadence, Chunk, answered
 
 # The simulator writes its own scenarios through these; a benchmark that is not
 # a simulator scenario reuses them rather than keeping a second copy.
-from detector.simulator.writer import _json_line, _timeline
+from detector.simulator.writer import json_line, timeline
 
 REQUESTS_PER_S = (5.0, 50.0)
 """An automated attacker's request rate: one request per 20-200 ms (network round trip and client loop)."""
@@ -231,7 +231,7 @@ def write_real_attacks(plan: Plan, directory: Path, seed: int = 0) -> tuple[Path
     directory.mkdir(parents=True, exist_ok=True)
     events_path, truth_path = directory / f"{plan.name}.jsonl", directory / f"{plan.name}.truth.jsonl"
     with open(truth_path, "w", encoding="utf-8") as out:
-        out.writelines(_json_line(dataclasses.asdict(row)) for actor in actors for row in actor.truth())
+        out.writelines(json_line(dataclasses.asdict(row)) for actor in actors for row in actor.truth())
     with open(events_path, "w", encoding="utf-8") as out:
-        out.writelines(_json_line(event) for event in _timeline(actors, seed))
+        out.writelines(json_line(event) for event in timeline(actors, seed))
     return events_path, truth_path, runs

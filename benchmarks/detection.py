@@ -123,9 +123,10 @@ def attack_rows(clients: dict[tuple[str, str], ClientRecord]) -> list[dict]:
         gains = []
         for record in records:
             conf = np.array(record.target_confidence, dtype=float)
-            if record.first_alert_index is None or not len(conf) or np.isnan(conf).all():
+            known = ~np.isnan(conf)
+            if record.first_alert_index is None or not known[: record.first_alert_index + 1].any():
                 continue
-            start, end = np.nanmin(conf[:10]), np.nanmax(conf)
+            start, end = float(conf[known][:10].min()), float(conf[known].max())
             at_alert = np.nanmax(conf[: record.first_alert_index + 1])
             if end - start > 1e-6:
                 gains.append((float(at_alert), float(end), float((at_alert - start) / (end - start))))

@@ -52,7 +52,7 @@ def demo(out_dir: str, seed: int, settings: Settings, out: TextIO | None = None)
     rows = store.list(AlertFilter(limit=10_000))
     alerted = {(row.model_id, row.client_id) for row in rows}
     out.write("\nclients alerted, by kind (ground truth from the simulator)\n")
-    out.write(table(["kind", "", "clients", "alerted", "share"], score_against_truth(truth, alerted)) + "\n\n")
+    out.write(table(["kind", "traffic", "clients", "alerted", "share"], score_against_truth(truth, alerted)) + "\n\n")
     list_alerts(store, AlertFilter(limit=20), out)
     if rows:
         out.write(f"\ninspect one:  inversion-detector alerts show {rows[0].alert_id} --database-url {url}\n")

@@ -31,7 +31,8 @@ def resolve(scenario: str | Scenario) -> Scenario:
         raise KeyError(f"unknown scenario {scenario!r}; known: {', '.join(SCENARIOS)}") from None
 
 
-def _timeline(actors: list[Actor], seed: int) -> Iterator[dict[str, object]]:
+def timeline(actors: list[Actor], seed: int) -> Iterator[dict[str, object]]:
+    """The actors' events merged by serving time, each given an event id drawn from ``seed``."""
     ids = random.Random(seed)
     for _, _, event in heapq.merge(*(events(actor, number) for number, actor in enumerate(actors))):
         event["event_id"] = str(uuid.UUID(int=ids.getrandbits(128), version=4))
@@ -48,10 +49,15 @@ def generate(scenario: str | Scenario, seed: int = 0) -> tuple[Iterator[dict[str
     """
     actors = cast(resolve(scenario), seed)
     truth = [row for actor in actors for row in actor.truth()]
-    return _timeline(actors, seed), truth
+    return timeline(actors, seed), truth
 
 
-def _json_line(obj: object) -> str:
+def json_line(obj: object) -> str:
+    """One compact JSON line, as the scenario files hold them.
+
+    >>> json_line({"a": [1, 2]})
+    '{"a":[1,2]}\\n'
+    """
     return json.dumps(obj, separators=(",", ":")) + "\n"
 
 
@@ -63,7 +69,7 @@ def write_scenario(scenario: str | Scenario, directory: str | Path, seed: int = 
     events_path, truth_path = folder / f"{resolved.name}.jsonl", folder / f"{resolved.name}.truth.jsonl"
     stream, truth = generate(resolved, seed)
     with open(events_path, "w", encoding="utf-8") as out:
-        out.writelines(_json_line(event) for event in stream)
+        out.writelines(json_line(event) for event in stream)
     with open(truth_path, "w", encoding="utf-8") as out:
-        out.writelines(_json_line(dataclasses.asdict(row)) for row in truth)
+        out.writelines(json_line(dataclasses.asdict(row)) for row in truth)
     return events_path, truth_path
