@@ -26,6 +26,7 @@ import numpy as np
 import orjson
 
 from detector.commands.replay import replay
+from detector.runner import RunSummary
 from detector.commands.terminal import table
 from detector.db.alert_store import AlertStore
 from detector.db.engine import make_engine
@@ -166,7 +167,9 @@ def fmt(value: object, pattern: str = "{:.0f}") -> str:
     return "-" if value is None else pattern.format(value)
 
 
-def replay_and_judge(events: Path, truth: Path, database: Path, settings: Settings):
+def replay_and_judge(
+    events: Path, truth: Path, database: Path, settings: Settings
+) -> tuple[RunSummary, dict[tuple[str, str], ClientRecord], int]:
     """Replay events into a fresh SQLite file; the replay summary, each client's record with its
     alerts attached, and the number of alerts."""
     for stale in (database, Path(f"{database}-wal"), Path(f"{database}-shm")):

@@ -172,20 +172,19 @@ class Pipeline:
         if with_model:
             verdict = self._model(client.model_id).score_and_learn(features, flagged=bool(hits))
             client.anomalous_run = client.anomalous_run + 1 if verdict.anomalous else 0
-        # Only full windows: a client's first few queries say too little to call it unusual.
-        persistent = client.anomalous_run >= self.settings.model_persistence and client.n_events >= client.window
-        if with_model and persistent:
-            hits.append(
-                Hit(
-                    detector=f"model:{WindowAnomalyModel.name}",
-                    severity=MODEL_SEVERITY,
-                    score=verdict.score,
-                    reasons=verdict.contributors,
-                    description=f"{client.anomalous_run} windows in a row unlike this model's usual clients "
-                    f"(anomaly score {verdict.score:.2f} >= {verdict.threshold:.2f})",
-                    suppress_for_s=MODEL_SUPPRESS_S,
+            # Only full windows: a client's first few queries say too little to call it unusual.
+            if client.anomalous_run >= self.settings.model_persistence and client.n_events >= client.window:
+                hits.append(
+                    Hit(
+                        detector=f"model:{WindowAnomalyModel.name}",
+                        severity=MODEL_SEVERITY,
+                        score=verdict.score,
+                        reasons=verdict.contributors,
+                        description=f"{client.anomalous_run} windows in a row unlike this model's usual clients "
+                        f"(anomaly score {verdict.score:.2f} >= {verdict.threshold:.2f})",
+                        suppress_for_s=MODEL_SUPPRESS_S,
+                    )
                 )
-            )
         for hit in hits:
             self.stats.hits[hit.detector] += 1
         if not hits:

@@ -143,11 +143,8 @@ def trends(y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         ranks -= (n - 1) / 2.0
         t_var = t @ t
         spread = np.sqrt(t_var * np.einsum("ij,ij->j", ranks, ranks))
-        if spread.all():  # no constant column: no 0/0 to silence (np.errstate costs more than the rest)
-            rho = t @ ranks / spread
-        else:
-            with np.errstate(invalid="ignore", divide="ignore"):
-                rho = t @ ranks / spread
+        # a constant column (spread 0, ranks 0) gets NaN without a 0/0 to silence (np.errstate costs more)
+        rho = t @ ranks / np.where(spread > 0, spread, np.nan)
         return rho, t @ y / t_var, np.full(y.shape[1], float(n))
     weight = present.astype(np.float64)
     count = weight.sum(axis=0)
