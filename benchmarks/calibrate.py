@@ -47,6 +47,7 @@ FALLING = frozenset(
         "interarrival_cv",
         "prada_shapiro_w",
         "input_coverage",
+        "neighbourhood_low",
     }
 )
 """Features whose attack direction is down: a client's extreme window is its smallest value."""

@@ -64,18 +64,19 @@ class InputScale:
     changes at each refresh.
     """
 
-    __slots__ = ("dim", "count", "weights", "squared", "version")
+    __slots__ = ("dim", "count", "weights", "squared", "centre", "version")
 
-    def __init__(self, dim: int, count: int, weights: np.ndarray, version: int) -> None:
+    def __init__(self, dim: int, count: int, weights: np.ndarray, centre: np.ndarray, version: int) -> None:
         self.dim = dim
         self.count = count
         self.weights = weights
         self.squared = np.square(weights)
+        self.centre = centre
         self.version = version
 
     @property
     def nbytes(self) -> int:
-        return self.weights.nbytes + self.squared.nbytes + 64
+        return self.weights.nbytes + self.squared.nbytes + self.centre.nbytes + 64
 
 
 def input_scale(model: ModelState, dim: int) -> InputScale:
@@ -98,10 +99,12 @@ def input_scale(model: ModelState, dim: int) -> InputScale:
         return scale
     if count >= 2:
         weights = (1.0 / (norm.scale() * math.sqrt(dim))).astype(np.float32)
+        centre = norm.mean.astype(np.float32)
     else:
         weights = np.full(dim, 1.0 / math.sqrt(dim), dtype=np.float32)
+        centre = np.zeros(dim, dtype=np.float32)
     version = 0 if scale is None else scale.version + 1
-    scale = model.shared[GradientWalk.name] = InputScale(dim, count, weights, version)
+    scale = model.shared[GradientWalk.name] = InputScale(dim, count, weights, centre, version)
     return scale
 
 

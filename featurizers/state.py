@@ -3,10 +3,14 @@
 Memory is bounded twice: each client's windows are fixed-size rings, and the
 store keeps at most ``max_clients`` clients, dropping the least recently seen
 (and any idle longer than ``idle_ttl_s`` of event time), counting evictions.
+Event time is the store's ``watermark``, the latest time it was given, never
+one event's own ``ts`` (which may arrive late); the detector admits only events
+close to it (``detector.event_time``), so no single ``ts`` can move it far.
 """
 
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
@@ -160,6 +164,13 @@ class ClientState:
             total += getattr(slot, "nbytes", 0)
         return total
 
+    @property
+    def max_nbytes(self) -> int:
+        """The most :attr:`nbytes` can grow to: slots that grow with the client (a long history)
+        declare their bound as ``max_nbytes``; the others are full-size from the start."""
+        growth = sum(slot.max_nbytes - slot.nbytes for slot in self.slots.values() if hasattr(slot, "max_nbytes"))
+        return self.nbytes + growth
+
 
 class StateStore:
     """Bounded map (model_id, client_id) -> :class:`ClientState`, least recently seen evicted first.
@@ -172,6 +183,9 @@ class StateStore:
     >>> _ = s.touch("m", "d", 500)   # b and c idle > 100 s
     >>> sorted(k[1] for k in s.clients), s.evicted
     (['d'], 3)
+    >>> _ = s.touch("m", "e", 450)   # late: idleness is measured from the watermark
+    >>> s.watermark, len(s)
+    (500, 2)
     """
 
     def __init__(
@@ -188,6 +202,8 @@ class StateStore:
         self.models: dict[str, ModelState] = {} if models is None else models
         """Per-model context; several stores (one per Kafka partition) may share one dict."""
         self.evicted = 0
+        self.watermark = -math.inf
+        """The latest event time seen: what idleness is measured from."""
 
     def model(self, model_id: str) -> ModelState:
         state = self.models.get(model_id)
@@ -204,7 +220,8 @@ class StateStore:
         else:
             self.clients.move_to_end(key)
         state.last_ts = max(state.last_ts, now)
-        self._evict(now)
+        self.watermark = max(self.watermark, now)
+        self._evict(self.watermark)
         return state
 
     def _evict(self, now: float) -> None:

@@ -6,10 +6,11 @@ Grammar (``not`` binds tighter than ``and``, which binds tighter than ``or``)::
     any        := all ("or" all)*
     all        := negation ("and" negation)*
     negation   := "not" negation | "(" any ")" | comparison
-    comparison := feature OP number
+    comparison := feature OP (number | threshold)
     OP         := "<" | "<=" | ">" | ">=" | "==" | "!="
     feature    := [a-z_][a-z0-9_]*
     number     := -12, 0.5, .5, 3e-4, 1.5E+3 ...
+    threshold  := "$" [a-z_][a-z0-9_]*
 
 The text is parsed once into a tree of small dataclasses; nothing is ever
 handed to ``eval``. Evaluation answers whether the condition holds and which
@@ -29,6 +30,16 @@ fire.
 (True, [('rate_60s', 300.0, '>', 120.0), ('interarrival_cv', 0.1, '<', 0.5)])
 >>> c.evaluate({"rate_60s": 300.0}).holds
 False
+
+A named threshold (``$name``) is a number given later, per model: the rule's
+default, or what calibration learned from the model's own traffic
+(:meth:`Condition.bind`). Until it is bound the comparison never holds:
+
+>>> c = Condition("neighbourhood_low < $crowded")
+>>> sorted(c.names), c.evaluate({"neighbourhood_low": 0.1}).holds
+(['crowded'], False)
+>>> c.bind({"crowded": 0.3}).evaluate({"neighbourhood_low": 0.1}).reasons
+[Reason(feature='neighbourhood_low', value=0.1, op='<', threshold=0.3)]
 """
 
 from __future__ import annotations
@@ -84,11 +95,13 @@ class ConditionSyntaxError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Comparison:
-    """``feature OP threshold``; false when the feature is absent or NaN."""
+    """``feature OP threshold``; false when the feature is absent or NaN. A comparison with a named
+    threshold (``name``) holds NaN until it is bound, so it never holds unbound."""
 
     feature: str
     op: str
     threshold: float
+    name: str | None = None
 
     def holds(self, features: Mapping[str, float], reasons: list[Reason]) -> bool:
         value = features.get(self.feature)
@@ -98,13 +111,18 @@ class Comparison:
         return True
 
     def negated(self) -> Comparison:
-        return Comparison(self.feature, NEGATED_OP[self.op], self.threshold)
+        return Comparison(self.feature, NEGATED_OP[self.op], self.threshold, self.name)
 
     def positive(self) -> Comparison:
         return self
 
+    def bound(self, values: Mapping[str, float]) -> Comparison:
+        if self.name is None or self.name not in values:
+            return self
+        return Comparison(self.feature, self.op, float(values[self.name]), self.name)
+
     def __str__(self) -> str:
-        return f"{self.feature} {self.op} {self.threshold!r}"
+        return f"{self.feature} {self.op} " + (f"${self.name}" if self.name else repr(self.threshold))
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +144,9 @@ class And:
 
     def positive(self) -> And:
         return And(tuple(child.positive() for child in self.children))
+
+    def bound(self, values: Mapping[str, float]) -> And:
+        return And(tuple(child.bound(values) for child in self.children))
 
     def __str__(self) -> str:
         return "(" + " and ".join(map(str, self.children)) + ")"
@@ -149,6 +170,9 @@ class Or:
     def positive(self) -> Or:
         return Or(tuple(child.positive() for child in self.children))
 
+    def bound(self, values: Mapping[str, float]) -> Or:
+        return Or(tuple(child.bound(values) for child in self.children))
+
     def __str__(self) -> str:
         return "(" + " or ".join(map(str, self.children)) + ")"
 
@@ -167,6 +191,9 @@ class Not:
 
     def positive(self) -> Node:
         return self.child.negated()
+
+    def bound(self, values: Mapping[str, float]) -> Not:
+        return Not(self.child.bound(values))
 
     def __str__(self) -> str:
         return f"not {self.child}"
@@ -193,6 +220,7 @@ _TOKEN = re.compile(
     (?P<space>\s+)
     | (?P<number>-?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)
     | (?P<word>[A-Za-z_][A-Za-z0-9_]*)
+    | (?P<ref>\$[A-Za-z0-9_]*)
     | (?P<op><=|>=|==|!=|<|>)
     | (?P<paren>[()])
     """,
@@ -306,6 +334,15 @@ class _Parser:
         if self.token.kind != "op":
             raise self.fail(f"a comparison operator ({', '.join(OPERATORS)}) after {token.text!r}")
         op = self.take().text
+        if self.token.kind == "ref":
+            ref = self.take()
+            if not FEATURE_NAME.fullmatch(ref.text[1:]):
+                raise ConditionSyntaxError(
+                    f"invalid threshold name {ref.text!r} at column {ref.column}: "
+                    "use '$' and then lowercase letters, digits and '_'",
+                    ref.column,
+                )
+            return Comparison(token.text, op, math.nan, ref.text[1:])
         if self.token.kind != "number":
             raise self.fail(f"a number after {op!r}")
         number = self.take()
@@ -349,13 +386,27 @@ class Condition:
     [Reason(feature='x', value=2.0, op='>', threshold=1.0), Reason(feature='y', value=5.0, op='>', threshold=1.0)]
     """
 
-    __slots__ = ("text", "ast", "features", "_plan")
+    __slots__ = ("text", "ast", "features", "names", "_plan")
 
     def __init__(self, text: str) -> None:
         self.text = text
         self.ast = parse(text)
         self.features: frozenset[str] = frozenset(c.feature for c in comparisons(self.ast))
+        self.names: frozenset[str] = frozenset(c.name for c in comparisons(self.ast) if c.name is not None)
+        """The named thresholds (``$name``) the condition reads."""
         self._plan = self.ast.positive()
+
+    def bind(self, values: Mapping[str, float]) -> Condition:
+        """The same condition with its named thresholds set from ``values`` (names not in it keep
+        their value, NaN when never bound)."""
+        bound = object.__new__(Condition)
+        bound.text, bound.ast, bound.features, bound.names = self.text, self.ast, self.features, self.names
+        bound._plan = self._plan.bound(values)
+        return bound
+
+    def named_comparisons(self) -> list[Comparison]:
+        """Every comparison with a named threshold, as written (for calibration)."""
+        return [c for c in comparisons(self.ast) if c.name is not None]
 
     def evaluate(self, features: Mapping[str, float]) -> Evaluation:
         """Whether the condition holds over ``features`` and why."""

@@ -75,10 +75,13 @@ class _Active:
     models: re.Pattern[str] | None
 
     @classmethod
-    def of(cls, rule: Rule) -> _Active:
+    def of(cls, rule: Rule, thresholds: Mapping[str, float] | None = None) -> _Active:
+        """The rule prepared, its named thresholds bound to ``thresholds`` where given, else its own."""
+        values = dict(rule.thresholds)
+        values.update({name: value for name, value in (thresholds or {}).items() if name in values})
         return cls(
             rule,
-            rule.condition,
+            rule.condition.bind(values) if values else rule.condition,
             rule.min_events,
             compile_globs(rule.exceptions.clients),
             compile_globs(rule.exceptions.models),
@@ -103,6 +106,25 @@ class RuleSet:
         self._active = tuple(_Active.of(rule) for rule in self._rules if rule.enabled)
         self.features: frozenset[str] = frozenset().union(*(active.condition.features for active in self._active))
         """Every feature an enabled rule reads."""
+
+    def bind(self, thresholds: Mapping[str, Mapping[str, float]]) -> RuleSet:
+        """The same rules with named thresholds replaced: rule id -> threshold name -> value (what a
+        calibration gives one model). Names a rule does not have are ignored.
+
+        >>> from rules.schema import Rule
+        >>> rules = RuleSet([Rule(id="crowd", description="d", severity="high",
+        ...     condition="neighbourhood_low < $crowded", thresholds={"crowded": 0.1})])
+        >>> features = {"neighbourhood_low": 0.2}
+        >>> len(rules.evaluate(features, client_id="c", model_id="m", n_events=1))
+        0
+        >>> hit, = rules.bind({"crowd": {"crowded": 0.3}}).evaluate(features, client_id="c", model_id="m", n_events=1)
+        >>> hit.reasons[0].threshold
+        0.3
+        """
+        bound = RuleSet.__new__(RuleSet)
+        bound._rules, bound._by_id, bound._origins, bound.features = self._rules, self._by_id, self._origins, self.features
+        bound._active = tuple(_Active.of(active.rule, thresholds.get(active.rule.id)) for active in self._active)
+        return bound
 
     def __len__(self) -> int:
         return len(self._rules)

@@ -12,6 +12,12 @@ other name is rejected too.
 (600.0, 1, ['rate_60s'], True)
 >>> rule.model_dump()["condition"]
 'rate_60s > 120'
+
+A named threshold needs its shipped value:
+
+>>> Rule.model_validate({"id": "crowd", "description": "d", "severity": "high",
+...     "condition": "neighbourhood_low < $crowded", "thresholds": {"crowded": 0.1}}).thresholds
+{'crowded': 0.1}
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from typing import Annotated
 
 from pydantic import (
     AfterValidator,
+    model_validator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -128,3 +135,20 @@ class Rule(BaseModel):
     suppress_for: Seconds = Field(600.0, description="repeats for the same client and model update one alert")
     exceptions: RuleExceptions = Field(default_factory=RuleExceptions)
     enabled: bool = True
+    thresholds: dict[Annotated[str, StringConstraints(pattern=r"^[a-z_][a-z0-9_]*$")], float] = Field(
+        default_factory=dict,
+        description="the shipped value of every named threshold ($name) of the condition: in force for "
+        "models no calibration covers; a calibration file or the online calibration replaces it per model",
+    )
+
+    @model_validator(mode="after")
+    def _every_named_threshold_has_a_default(self) -> "Rule":
+        names = self.condition.names
+        missing = sorted(names - self.thresholds.keys())
+        unused = sorted(self.thresholds.keys() - names)
+        problems = [f"condition reads ${name} but thresholds gives it no value" for name in missing]
+        problems += [f"thresholds names {name!r}, which the condition does not read" for name in unused]
+        problems += [f"thresholds.{name} must be a finite number" for name, v in self.thresholds.items() if not math.isfinite(v)]
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
