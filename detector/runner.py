@@ -1,8 +1,9 @@
 """The stream loop shared by replay and the worker: source -> parse -> pipeline -> sinks.
 
-Per batch: parse every record (bad ones to the dead-letter sink), run valid
-events through the pipeline, flush the sinks, and only then commit the source,
-so that nothing the batch caused is lost if the process dies.
+Per batch: parse every record (bad ones to the dead-letter sink), let the
+stream's clock admit valid events by their time (:mod:`detector.event_time`),
+run them through the pipeline, flush the sinks, and only then commit the
+source, so that nothing the batch caused is lost if the process dies.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Protocol
 
 from detector.decide import AlertChange
 from detector.event import InferenceEvent
+from detector.event_time import Admitted, EventClock
 from detector.parse import DeadLetter, Parser
 from detector.pipeline import Pipeline
 from detector.sinks.alert_sink import AlertSink
@@ -54,26 +56,49 @@ class RunSummary:
 def process_record(
     record: Record,
     parser: Parser,
+    clock: EventClock,
     pipeline: Pipeline,
     alert_sink: AlertSink,
     dead_letters: DeadLetterSink,
     summary: RunSummary,
-) -> InferenceEvent | DeadLetter:
-    """Parse one record and run it through the pipeline (a bad one goes to the dead letters);
-    returns what the parser made of it."""
+) -> list[InferenceEvent]:
+    """Parse one record, let the clock judge its time, and run what it lets through the pipeline
+    (a bad record, or one the clock does not believe, goes to the dead letters); returns the events
+    processed (usually this record's, none when it was rejected or held, several when a hold ends)."""
     summary.events += 1
     result = parser.parse(record.value)
     if isinstance(result, DeadLetter):
-        summary.dead_letters[result.reason] += 1
-        dead_letters.add(result, record)
-        return result
-    summary.accepted += 1
-    changes = pipeline.process(result)
-    if changes:
-        alert_sink.add(changes)
-        for change in changes:
-            summary.alerts[change.alert.alert_id] = (change.alert.detector, change.alert.severity)
-    return result
+        _dead_letter(result, record, dead_letters, summary)
+        return []
+    return run_admitted(clock.admit(result, record), pipeline, alert_sink, dead_letters, summary)
+
+
+def run_admitted(
+    admitted: list[Admitted],
+    pipeline: Pipeline,
+    alert_sink: AlertSink,
+    dead_letters: DeadLetterSink,
+    summary: RunSummary,
+) -> list[InferenceEvent]:
+    """Process the events the clock let through and dead-letter the ones it rejected; returns the events."""
+    processed = []
+    for item, record in admitted:
+        if isinstance(item, DeadLetter):
+            _dead_letter(item, record, dead_letters, summary)
+            continue
+        summary.accepted += 1
+        changes = pipeline.process(item)
+        if changes:
+            alert_sink.add(changes)
+            for change in changes:
+                summary.alerts[change.alert.alert_id] = (change.alert.detector, change.alert.severity)
+        processed.append(item)
+    return processed
+
+
+def _dead_letter(letter: DeadLetter, record: Record, dead_letters: DeadLetterSink, summary: RunSummary) -> None:
+    summary.dead_letters[letter.reason] += 1
+    dead_letters.add(letter, record)
 
 
 def adopt_replaced(replaced: dict[str, AlertChange], pipeline: Pipeline, summary: RunSummary) -> None:
@@ -96,11 +121,12 @@ def run_stream(
     batch_size: int = 2000,
     on_batch: Callable[[RunSummary], None] | None = None,
 ) -> RunSummary:
-    """Drive the stream to its end (or until the source stops) and return the summary."""
+    """Drive the stream to its end (or until the source stops) and return the summary. The stream
+    keeps its own time (no wall clock: a replay's time is its files')."""
     summary = RunSummary()
-    for batch in source.batches(batch_size):
-        for record in batch:
-            process_record(record, parser, pipeline, alert_sink, dead_letters, summary)
+    clock = EventClock.for_settings(pipeline.store, pipeline.settings)
+
+    def finish_batch() -> None:
         dead_letters.flush()
         adopt_replaced(alert_sink.flush(), pipeline, summary)
         source.commit()
@@ -108,5 +134,13 @@ def run_stream(
         summary.seconds = time.perf_counter() - summary.started
         if on_batch is not None:
             on_batch(summary)
+
+    for batch in source.batches(batch_size):
+        for record in batch:
+            process_record(record, parser, clock, pipeline, alert_sink, dead_letters, summary)
+        finish_batch()
+    if clock.held:
+        run_admitted(clock.close(), pipeline, alert_sink, dead_letters, summary)
+        finish_batch()
     summary.seconds = time.perf_counter() - summary.started
     return summary

@@ -68,6 +68,9 @@ class Settings(BaseSettings):
     window: int = Field(64, ge=8, le=4096, description="per-client window: recent queries kept")
     max_clients: int = Field(100_000, ge=1, description="most (model, client) pairs tracked at once")
     idle_ttl_s: float = Field(3600.0, gt=0, description="forget a client idle this long (event time)")
+    max_clock_skew_s: float = Field(
+        300.0, gt=0, description="dead-letter events dated further ahead of the detector's clock (ts_out_of_range)"
+    )
     score_every: int = Field(4, ge=1, description="score a client's window every N of its events")
     model_every: int = Field(
         16, ge=1, description="also score it with the per-model anomaly model every N of its events (costlier than rules)"

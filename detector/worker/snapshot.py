@@ -18,7 +18,7 @@ from typing import Any
 from detector.anomaly_model import WindowAnomalyModel
 from featurizers.state import ClientState, ModelState, StateStore
 
-FORMAT = 1
+FORMAT = 2
 """Bumped whenever the pickled layout changes incompatibly."""
 
 COMPRESSION_LEVEL = 1
@@ -44,8 +44,8 @@ def _load(kind: str, blob: bytes) -> Any:
 
 
 def dump_clients(store: StateStore) -> bytes:
-    """Every tracked client of ``store``, least recently seen first, and its eviction count."""
-    return _dump("clients", (list(store.clients.values()), store.evicted))
+    """Every tracked client of ``store``, least recently seen first, its eviction count and its watermark."""
+    return _dump("clients", (list(store.clients.values()), store.evicted, store.watermark))
 
 
 def load_clients(blob: bytes, store: StateStore) -> None:
@@ -56,15 +56,16 @@ def load_clients(blob: bytes, store: StateStore) -> None:
     ...     a.touch("m", client, t).append(f"{client}{t}", t, None)
     >>> b = StateStore(window=8)
     >>> load_clients(dump_clients(a), b)
-    >>> list(b.clients), b.clients[("m", "x")].n_events
-    ([('m', 'y'), ('m', 'x')], 2)
+    >>> list(b.clients), b.clients[("m", "x")].n_events, b.watermark
+    ([('m', 'y'), ('m', 'x')], 2, 3.0)
     """
-    clients, evicted = _load("clients", blob)
+    clients, evicted, watermark = _load("clients", blob)
     restored: OrderedDict[tuple[str, str], ClientState] = OrderedDict()
     for client in clients:
         restored[(client.model_id, client.client_id)] = client
     store.clients = restored
     store.evicted = evicted
+    store.watermark = watermark
 
 
 def dump_model(state: ModelState, model: WindowAnomalyModel | None) -> bytes:

@@ -36,7 +36,7 @@ from detector.anomaly_model import WindowAnomalyModel
 from detector.assembly import load_ruleset
 from detector.db.alert_store import AlertStore
 from detector.decide import AlertChange
-from detector.event import InferenceEvent
+from detector.event_time import EventClock
 from detector.kafka import Consumer, ConsumerConfig, KafkaClientError, Producer, TopicPartition, open_consumer
 from detector.parse import Parser
 from detector.pipeline import Pipeline
@@ -80,6 +80,7 @@ class PartitionTask:
     tp: TopicPartition
     epoch: int
     pipeline: Pipeline
+    clock: EventClock
     sink: AlertSink
     next_offset: int | None
     dirty: bool = False
@@ -178,9 +179,10 @@ class Worker:
             task = self.tasks.get((record.origin, record.partition))
             if task is None or (task.next_offset is not None and record.offset < task.next_offset):
                 continue  # not ours any more, or before the checkpoint we resumed from
-            result = process_record(record, self.parser, task.pipeline, task.sink, self.dead_letters, self.totals)
-            if isinstance(result, InferenceEvent):
-                self.touched_models.add(result.model_id)
+            processed = process_record(
+                record, self.parser, task.clock, task.pipeline, task.sink, self.dead_letters, self.totals
+            )
+            self.touched_models.update(event.model_id for event in processed)
             task.next_offset = record.offset + 1
             task.dirty = True
         self.totals.alerts.clear()  # alerts are counted when they are stored, at the checkpoint
@@ -378,7 +380,8 @@ class Worker:
             models=self.models,
         )
         sink = AlertSink(self.engine, webhook_enabled=settings.webhook_url is not None)
-        return PartitionTask(tp, claim.epoch, pipeline, sink, claim.next_offset, evictions_seen=store.evicted)
+        clock = EventClock.for_settings(store, settings, wall=time.time)  # no event is dated past the host's clock
+        return PartitionTask(tp, claim.epoch, pipeline, clock, sink, claim.next_offset, evictions_seen=store.evicted)
 
     def _share_client_bound(self) -> None:
         """Split ``max_clients`` between the partitions held, so the worker's total stays bounded."""

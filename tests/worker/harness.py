@@ -36,7 +36,8 @@ from tests.services.launch import free_loopback_port
 
 MODEL = "digits:1"
 DIM = 8
-T0 = 1_800_000_000.0
+T0 = 1_790_000_000.0
+"""Event time of the first event: in the past, as a worker admits no event dated past its host's clock."""
 PROBE_RULE_ID = "test-probe-count"
 PROBE_DETECTOR = f"rule:{PROBE_RULE_ID}"
 PROBE_THRESHOLD = 120

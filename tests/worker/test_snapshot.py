@@ -11,7 +11,7 @@ import pytest
 from detector.event import InferenceEvent
 from detector.pipeline import Pipeline
 from detector.settings import Settings
-from detector.worker.snapshot import SnapshotError, dump_clients, dump_model, load_clients, load_model
+from detector.worker.snapshot import FORMAT, SnapshotError, dump_clients, dump_model, load_clients, load_model
 from featurizers.state import StateStore
 from rules import load_rules
 from tests.worker.harness import PROBE_RULE
@@ -85,5 +85,5 @@ def test_unreadable_or_foreign_blobs_are_refused_clearly() -> None:
     other_format = zlib.compress(pickle.dumps((999, "clients", ([], 0))))
     with pytest.raises(SnapshotError, match="format 999"):
         load_clients(other_format, StateStore())
-    with pytest.raises(SnapshotError, match="this version reads 1/model"):
+    with pytest.raises(SnapshotError, match=f"this version reads {FORMAT}/model"):
         load_model(dump_clients(StateStore()))
