@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine
 
+from detector.calibration import Calibration, load_calibration
 from detector.db.alert_store import AlertStore
 from detector.db.engine import make_engine
 from detector.db.migrate import ensure_schema
@@ -19,6 +20,15 @@ from rules import RuleSet, load_rules
 def load_ruleset(settings: Settings) -> RuleSet:
     """Built-in rules plus the configured extra rule paths; raises RuleLoadError listing every problem."""
     return load_rules(settings.rules, include_builtin=True, known_features=ALL_FEATURES)
+
+
+def load_rules_and_calibration(settings: Settings) -> tuple[RuleSet, Calibration | None]:
+    """The rules, and the calibration file checked against them (None without one); raises
+    RuleLoadError or CalibrationError listing every problem."""
+    ruleset = load_ruleset(settings)
+    if settings.calibration_file is None:
+        return ruleset, None
+    return ruleset, load_calibration(settings.calibration_file, ruleset)
 
 
 def open_store(settings: Settings) -> tuple[Engine, AlertStore]:
@@ -38,8 +48,8 @@ class Assembly:
 
 def assemble(settings: Settings) -> Assembly:
     """Everything a run needs; rules are checked before the database is touched."""
-    ruleset = load_ruleset(settings)
+    ruleset, calibration = load_rules_and_calibration(settings)
     engine, store = open_store(settings)
-    pipeline = Pipeline(settings, ruleset, lookup=store.find_open)
+    pipeline = Pipeline(settings, ruleset, lookup=store.find_open, calibration=calibration)
     sink = AlertSink(engine, webhook_enabled=settings.webhook_url is not None)
     return Assembly(engine, store, pipeline, sink)

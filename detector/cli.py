@@ -21,6 +21,7 @@ from detector.db.engine import DatabaseError, make_engine
 from detector.db.migrate import SchemaOutOfDate, current_revision, ensure_schema, upgrade
 from detector.settings import ConfigError, Settings
 from detector.sources.file_source import SourceError
+from detector.calibration import CalibrationError
 from rules import RuleLoadError
 
 EXIT_USAGE = 2
@@ -30,6 +31,9 @@ def _common(parser: argparse.ArgumentParser, *, kafka: bool = False, rules: bool
     parser.add_argument("--database-url", help="alert store URL (env INVDET_DATABASE_URL; default sqlite:///./inversion-detector.db)")
     parser.add_argument("--config", metavar="FILE", help="TOML settings file (env INVDET_CONFIG)")
     if rules:
+        parser.add_argument(
+            "--calibration", metavar="FILE", help="calibration file from `calibrate` (env INVDET_CALIBRATION_FILE)"
+        )
         parser.add_argument(
             "--rules", action="append", metavar="PATH", help="extra rule file or folder, repeatable (env INVDET_RULES)"
         )
@@ -105,7 +109,19 @@ def build_parser() -> argparse.ArgumentParser:
     rules = commands.add_parser("rules", help="rule files")
     rule_commands = rules.add_subparsers(dest="rules_command", required=True, metavar="ACTION")
     check = rule_commands.add_parser("check", help="validate rule files; every error with file:line")
-    check.add_argument("paths", nargs="+", metavar="PATH")
+    check.add_argument("paths", nargs="*", metavar="PATH")
+    check.add_argument("--calibration", metavar="FILE", help="also validate a calibration file against the rules")
+
+    calibrate = commands.add_parser(
+        "calibrate", help="learn each model's rule thresholds from a sample of its normal traffic"
+    )
+    calibrate.add_argument("files", nargs="+", metavar="EVENTS", help="inference-event JSONL files (.gz too)")
+    calibrate.add_argument(
+        "--target-fpr", type=float, default=0.01, help="client-level false-positive rate per model (default 0.01)"
+    )
+    calibrate.add_argument("--output", "-o", default="calibration.yaml", help="file to write (default calibration.yaml)")
+    calibrate.add_argument("--no-progress", action="store_true", help="no progress bar even on a terminal")
+    _common(calibrate, rules=True)
 
     console = commands.add_parser("console", help="web console to triage alerts, with evidence plots")
     console.add_argument("--host", default="127.0.0.1", help="listen address (default 127.0.0.1; beyond loopback needs INVDET_CONSOLE_TOKEN)")
@@ -125,6 +141,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         "kafka_bootstrap_servers": getattr(args, "bootstrap_servers", None),
         "kafka_topic": getattr(args, "topic", None),
         "kafka_group_id": getattr(args, "group_id", None),
+        "calibration_file": getattr(args, "calibration", None),
     }
     overrides = {name: value for name, value in flags.items() if value is not None}
     settings = Settings.load(getattr(args, "config", None), **overrides)
@@ -146,7 +163,8 @@ def dispatch(args: argparse.Namespace) -> int:
         from featurizers.registry import ALL_FEATURES
         from rules.check import main as check_rules
 
-        return check_rules(args.paths, known_features=ALL_FEATURES)
+        return check_rules([*args.paths, *(["--calibration", args.calibration] if args.calibration else [])],
+                           known_features=ALL_FEATURES)
     if args.command == "simulate":
         from detector.simulator.__main__ import main as simulate
 
@@ -157,6 +175,15 @@ def dispatch(args: argparse.Namespace) -> int:
 
         summary, dead_letters = replay(args.files, settings, progress=False if args.no_progress else None)
         print_summary(summary, [str(p) for p in dead_letters.paths.values()])
+        return 0
+    if args.command == "calibrate":
+        from detector.commands.calibrate import calibrate, print_calibration
+
+        if not 0 < args.target_fpr < 0.5:
+            raise ConfigError([f"--target-fpr must be between 0 and 0.5, not {args.target_fpr}"])
+        found = calibrate(args.files, target_fpr=args.target_fpr, settings=settings, output=args.output,
+                          progress=False if args.no_progress else None)
+        print_calibration(found, args.output)
         return 0
     if args.command == "run":
         from detector.commands.run import run_worker
@@ -216,7 +243,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         for error in exc.errors:
             print(f"inversion-detector: error: {error}", file=sys.stderr)
-    except RuleLoadError as exc:
+    except (RuleLoadError, CalibrationError) as exc:
         for error in exc.errors:
             print(f"inversion-detector: error: {error}", file=sys.stderr)
     except ValidationError as exc:

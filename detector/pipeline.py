@@ -14,10 +14,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from detector.anomaly_model import WindowAnomalyModel
+from detector.calibration import Calibration
 from detector.decide import SEVERITY_SCORE, AlertChange, Decider, Hit, Lookup
 from detector.event import InferenceEvent
 from detector.evidence import Evidence, Series
 from detector.settings import Settings
+from detector.threshold_policy import ThresholdPolicy
 from featurizers.base import Featurizer, Observation
 from featurizers.gradient_walk import novel_input
 from featurizers.registry import default_featurizers
@@ -94,11 +96,19 @@ class Pipeline:
         lookup: Lookup | None = None,
         store: StateStore | None = None,
         models: dict[str, WindowAnomalyModel] | None = None,
+        calibration: Calibration | None = None,
     ) -> None:
         """``store`` and ``models`` may be shared or split: the worker runs one pipeline per
         partition, each with its own client store, sharing per-model state and River models."""
         self.settings = settings
-        self.ruleset = ruleset
+        self.thresholds = ThresholdPolicy(
+            ruleset,
+            calibration,
+            online=settings.online_calibration,
+            target_fpr=settings.calibration_target_fpr,
+            warmup_clients=settings.calibration_warmup_clients,
+            min_events=settings.calibration_min_events,
+        )
         self.featurizers = list(featurizers) if featurizers is not None else default_featurizers()
         self.store = store if store is not None else StateStore(settings.window, settings.max_clients, settings.idle_ttl_s)
         self.decider = Decider(lookup=lookup, max_active=settings.max_clients)
@@ -106,9 +116,22 @@ class Pipeline:
         self.model_features = sorted(
             {name for f in self.featurizers for name in f.FEATURES} - MODEL_EXCLUDED_FEATURES
         )
-        self.rule_featurizers = [f for f in self.featurizers if f.FEATURES.keys() & ruleset.features]
-        """The featurizers the rules read: all a window needs when the model does not score it."""
         self.stats = PipelineStats()
+
+    @property
+    def ruleset(self) -> RuleSet:
+        """The rules in force (their shipped thresholds; :attr:`thresholds` binds them per model)."""
+        return self.thresholds.ruleset
+
+    @property
+    def rule_featurizers(self) -> list[Featurizer]:
+        """The featurizers the rules in force read: all a window needs when the model does not score it."""
+        features = self.ruleset.features
+        return [f for f in self.featurizers if f.FEATURES.keys() & features]
+
+    def use_rules(self, ruleset: RuleSet, calibration: Calibration | None = None) -> None:
+        """Put new rules and calibration in force (a SIGHUP reload)."""
+        self.thresholds.use(ruleset, calibration)
 
     def process(self, event: InferenceEvent) -> list[AlertChange]:
         """Feed one valid event; returns the alert changes it caused (usually none)."""
@@ -165,7 +188,7 @@ class Pipeline:
                 suppress_for_s=hit.rule.suppress_for,
                 related_clients=self._related(hit.reasons, client, model),
             )
-            for hit in self.ruleset.evaluate(
+            for hit in self.thresholds.rules_for(model).evaluate(
                 features, client_id=client.client_id, model_id=client.model_id, n_events=client.n_events
             )
         ]
@@ -187,6 +210,7 @@ class Pipeline:
                 )
         for hit in hits:
             self.stats.hits[hit.detector] += 1
+        self.thresholds.observe(model, client, features, {hit.detector for hit in hits})
         if not hits:
             return []
         window_features = features if with_model else Deferred(lambda: self.features(client, model))

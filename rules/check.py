@@ -34,9 +34,12 @@ def check_paths(
 def main(argv: Sequence[str] | None = None, *, known_features: Collection[str] | None = None) -> int:
     """Check the files named in ``argv``; 0 when valid, 1 when not (2 for bad usage, from argparse)."""
     parser = argparse.ArgumentParser(prog="inversion-detector rules check", description="Validate rule files the way the detector loads them.")
-    parser.add_argument("paths", nargs="+", metavar="PATH", help="rule file (.yaml/.yml) or folder of them")
+    parser.add_argument("paths", nargs="*", metavar="PATH", help="rule file (.yaml/.yml) or folder of them")
     parser.add_argument("--no-builtin", action="store_true", help="check the given files without the built-in rules")
+    parser.add_argument("--calibration", metavar="FILE", help="also check a calibration file against the rules")
     args = parser.parse_args(argv)
+    if not args.paths and not args.calibration:
+        parser.error("nothing to check: give rule files or folders, or --calibration FILE")
     try:
         ruleset = load_rules(args.paths, include_builtin=not args.no_builtin, known_features=known_features)
     except RuleLoadError as exc:
@@ -47,6 +50,18 @@ def main(argv: Sequence[str] | None = None, *, known_features: Collection[str] |
         return 1
     builtin = "" if args.no_builtin else ", built-in rules included"
     print(f"{len(ruleset)} rule{'' if len(ruleset) == 1 else 's'} valid{builtin}")
+    if args.calibration:
+        from detector.calibration import CalibrationError, load_calibration
+
+        try:
+            calibration = load_calibration(args.calibration, ruleset)
+        except CalibrationError as exc:
+            for error in exc.errors:
+                print(error)
+            count = len(exc.errors)
+            print(f"{count} error{'' if count == 1 else 's'} in calibration file", file=sys.stderr)
+            return 1
+        print(f"calibration valid: {len(calibration.models)} model(s), target {calibration.provenance.target_fpr:g}")
     return 0
 
 

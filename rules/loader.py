@@ -137,7 +137,7 @@ class _Loader:
             self.fail(file.name, None, None, f"cannot read: {exc.strerror or exc}")
             return
         try:
-            root, data = _compose(text)
+            root, data = compose_yaml(text)
         except yaml.MarkedYAMLError as exc:
             mark = exc.problem_mark or exc.context_mark
             problem = ", ".join(part for part in (exc.context, exc.problem) if part)
@@ -147,7 +147,7 @@ class _Loader:
         except yaml.YAMLError as exc:
             self.fail(file.name, None, None, f"invalid YAML: {exc}")
             return
-        for field, line in _duplicate_keys(root):
+        for field, line in duplicate_keys(root):
             self.fail(file.name, line, field, "given twice in one mapping (the last one would silently win)")
         rules_node = self.rule_list(file.name, root, data)
         if rules_node is None:
@@ -187,19 +187,19 @@ class _Loader:
         except ValidationError as exc:
             for error in exc.errors():
                 loc = error["loc"]
-                self.fail(name, _line_of(node, loc), field + _field_path(loc), _message(error))
+                self.fail(name, line_of(node, loc), field + field_path(loc), _message(error))
             return
         first = self.origins.get(rule.id)
         if first is not None:
             self.fail(
-                name, _line_of(node, ("id",)), f"{field}.id", f"duplicate rule id {rule.id!r}, first defined at {first}"
+                name, line_of(node, ("id",)), f"{field}.id", f"duplicate rule id {rule.id!r}, first defined at {first}"
             )
             return
         self.origins[rule.id] = Origin(name, _line(node))
         self.rules.append(rule)
 
 
-def _compose(text: str) -> tuple[yaml.Node | None, Any]:
+def compose_yaml(text: str) -> tuple[yaml.Node | None, Any]:
     """The YAML node tree (which keeps line marks) and the plain data built from it, safely."""
     loader = yaml.SafeLoader(text)
     try:
@@ -213,7 +213,7 @@ def _line(node: yaml.Node) -> int:
     return node.start_mark.line + 1
 
 
-def _line_of(node: yaml.Node, loc: tuple[int | str, ...]) -> int:
+def line_of(node: yaml.Node, loc: tuple[int | str, ...]) -> int:
     """The line of the value at ``loc`` (a field's key line), or of its deepest enclosing node present."""
     line = _line(node)
     for part in loc:
@@ -231,7 +231,7 @@ def _line_of(node: yaml.Node, loc: tuple[int | str, ...]) -> int:
     return line
 
 
-def _duplicate_keys(root: yaml.Node | None) -> Iterator[tuple[str, int]]:
+def duplicate_keys(root: yaml.Node | None) -> Iterator[tuple[str, int]]:
     """(field, line) of each key repeated within one mapping, anywhere in the tree."""
     seen_nodes: set[int] = set()
 
@@ -255,7 +255,7 @@ def _duplicate_keys(root: yaml.Node | None) -> Iterator[tuple[str, int]]:
         yield from walk(root, "")
 
 
-def _field_path(loc: tuple[int | str, ...]) -> str:
+def field_path(loc: tuple[int | str, ...]) -> str:
     """``('exceptions', 'clients', 0)`` -> ``.exceptions.clients[0]``."""
     return "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in loc)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 
-from detector.assembly import load_ruleset, open_store
+from detector.assembly import load_rules_and_calibration, open_store
 from detector.kafka import KafkaClientError, open_producer
 from detector.settings import ConfigError, Settings
 from detector.worker.health import start_health_server
@@ -23,7 +23,7 @@ log = logging.getLogger("detector.run")
 def run_worker(settings: Settings) -> int:
     """Consume until SIGTERM/SIGINT, then finish the batch, checkpoint and leave the group."""
     configure_logging(settings.log_format, settings.log_level)
-    ruleset = load_ruleset(settings)
+    ruleset, calibration = load_rules_and_calibration(settings)
     engine, _ = open_store(settings)
     metrics = WorkerMetrics()
     shutdown = Shutdown(settings.shutdown_timeout_s)
@@ -34,7 +34,7 @@ def run_worker(settings: Settings) -> int:
         raise ConfigError([f"setting kafka_client: {exc}"]) from None
     except KafkaClientError as exc:
         raise ConfigError([f"setting kafka_bootstrap_servers: {exc}"]) from None
-    worker = Worker(settings, ruleset, engine, producer, metrics=metrics, shutdown=shutdown)
+    worker = Worker(settings, ruleset, engine, producer, metrics=metrics, shutdown=shutdown, calibration=calibration)
     health = start_health_server(settings.metrics_port, metrics.registry, worker.readiness)
     dispatcher = None
     if settings.webhook_url is not None and settings.webhook_in_worker:
