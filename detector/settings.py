@@ -71,9 +71,25 @@ class Settings(BaseSettings):
     max_clock_skew_s: float = Field(
         300.0, gt=0, description="dead-letter events dated further ahead of the detector's clock (ts_out_of_range)"
     )
+    max_models: int = Field(1000, ge=1, description="most model ids whose state is held at once (least recently seen evicted)")
     score_every: int = Field(4, ge=1, description="score a client's window every N of its events")
     model_every: int = Field(
         16, ge=1, description="also score it with the per-model anomaly model every N of its events (costlier than rules)"
+    )
+    calibration_file: Path | None = Field(
+        None, description="calibration file from `inversion-detector calibrate`: per-model rule thresholds (SIGHUP reloads it)"
+    )
+    online_calibration: bool = Field(
+        True, description="without a calibration file, learn each model's rule thresholds from its own unflagged clients"
+    )
+    calibration_target_fpr: float = Field(
+        0.01, gt=0, lt=0.5, description="online calibration: client-level false-positive rate aimed at, per model"
+    )
+    calibration_warmup_clients: int = Field(
+        200, ge=10, description="online calibration: clients a model must have seen before its thresholds move"
+    )
+    calibration_min_events: int = Field(
+        32, ge=1, description="online calibration: events a client must have sent to count towards the fit"
     )
     model_warmup: int = Field(500, ge=0, description="scored windows per model before model alerts")
     model_quantile: float = Field(

@@ -33,7 +33,8 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 
 from detector.anomaly_model import WindowAnomalyModel
-from detector.assembly import load_ruleset
+from detector.assembly import load_rules_and_calibration
+from detector.calibration import Calibration, CalibrationError
 from detector.db.alert_store import AlertStore
 from detector.decide import AlertChange
 from detector.event_time import EventClock
@@ -99,9 +100,11 @@ class Worker:
         *,
         metrics: WorkerMetrics,
         shutdown: Shutdown,
+        calibration: Calibration | None = None,
     ) -> None:
         self.settings = settings
         self.ruleset = ruleset
+        self.calibration = calibration
         self.engine = engine
         self.producer = producer
         self.metrics = metrics
@@ -378,6 +381,7 @@ class Worker:
             lookup=lambda *key: self._retrying(lambda: self.alert_store.find_open(*key), "alert lookup"),
             store=store,
             models=self.models,
+            calibration=self.calibration,
         )
         sink = AlertSink(self.engine, webhook_enabled=settings.webhook_url is not None)
         clock = EventClock.for_settings(store, settings, wall=time.time)  # no event is dated past the host's clock
@@ -402,18 +406,19 @@ class Worker:
     # -- operations -------------------------------------------------------------------------
 
     def reload_rules(self) -> None:
-        """SIGHUP: load the rules again; on any error keep the current ones and log every problem."""
+        """SIGHUP: load the rules and the calibration file again; on any error keep the current ones and
+        log every problem."""
         try:
-            ruleset = load_ruleset(self.settings)
-        except RuleLoadError as exc:
+            ruleset, calibration = load_rules_and_calibration(self.settings)
+        except (RuleLoadError, CalibrationError) as exc:
             for error in exc.errors:
                 log.error("rule reload rejected: %s", error)
-            log.error("keeping the %d rules in force", len(list(self.ruleset)))
+            log.error("keeping the %d rules and the calibration in force", len(list(self.ruleset)))
             return
-        self.ruleset = ruleset
+        self.ruleset, self.calibration = ruleset, calibration
         for task in self.tasks.values():
-            task.pipeline.ruleset = ruleset
-        log.info("rules reloaded", extra={"rules": len(list(ruleset))})
+            task.pipeline.use_rules(ruleset, calibration)
+        log.info("rules reloaded", extra={"rules": len(list(ruleset)), "calibrated": calibration is not None})
 
     def readiness(self) -> tuple[bool, str]:
         """Ready when it owns partitions and reaches its database (called from the health thread)."""
