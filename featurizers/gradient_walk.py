@@ -51,6 +51,13 @@ SYMMETRY_TOLERANCE = 0.25
 
 NN_QUANTILE = 0.1
 
+HAIR_DISTANCE = 0.02
+"""Normalised RMS distance of inputs "a hair apart": a fiftieth of a typical coordinate spread."""
+HAIR_CROWD = 8
+"""A query sits in a *crowd* when at least this many other inputs of the window lie within
+``HAIR_DISTANCE`` of it (identical ones not counted). A retried request with re-encoding noise
+makes groups of 2-5 such copies; a decision-boundary probe cloud makes dozens."""
+
 
 class InputScale:
     """A model's per-coordinate input weights ``1 / (scale * sqrt(dim))``, frozen between refreshes.
@@ -116,7 +123,7 @@ class WalkSeries:
     read these instead of measuring distances again.
     """
 
-    COLUMNS = ("dist_prev", "nn", "knn", "cos", "sparsity", "symmetric")
+    COLUMNS = ("dist_prev", "nn", "knn", "cos", "sparsity", "symmetric", "crowd")
     __slots__ = ("width", "rows", "prev_d2", "last_dist_prev", "older_sq")
 
     def __init__(self, window: int, width: int) -> None:
@@ -246,6 +253,9 @@ class GradientWalk(Featurizer):
         "(0..1); the probing signature",
         "exact_dup_frac": "fraction of queries identical to an earlier input in the window (0..1); "
         "retries and health checks, benign-looking",
+        "hair_crowd_frac": f"fraction of queries with at least {HAIR_CROWD} other inputs of the window within "
+        f"{HAIR_DISTANCE} (normalised RMS), identical ones not counted (0..1); a probe cloud on the decision "
+        "boundary or around a point, where retried requests with re-encoding noise make groups of 2-5",
         "step_cos_mean": "mean cosine between consecutive steps (-1..1); about -0.5 for unrelated inputs, "
         "-0.7 for +-h probe pairs, near 1 for line searches, positive for smooth drift",
         "step_cos_abs_mean": "mean absolute cosine between consecutive steps (0..1); high for line "
@@ -282,6 +292,8 @@ class GradientWalk(Featurizer):
         kk = min(K_NEAREST, n - 1)
         closest = np.partition(d2, kk - 1)[:kk].tolist()  # the kk smallest, in no order (fsum is exact)
         nn_sq, knn = float(d2[nearest]), math.fsum(map(math.sqrt, closest)) / kk
+        hair = int(np.count_nonzero(d2 < HAIR_DISTANCE**2)) - int(np.count_nonzero(d2 == 0))
+        crowd = float(hair >= HAIR_CROWD)
         sparsity = math.nan
         if nn_sq > 0 and width > 1:
             root = math.sqrt(width)
@@ -302,7 +314,7 @@ class GradientWalk(Featurizer):
         slot.prev_d2[:n] = d2
         slot.older_sq = older_sq
         slot.last_dist_prev = dist_prev = math.sqrt(step_sq)
-        slot.rows.append((dist_prev, math.sqrt(nn_sq), knn, cos, sparsity, symmetric))
+        slot.rows.append((dist_prev, math.sqrt(nn_sq), knn, cos, sparsity, symmetric, crowd))
 
     def compute(self, client: ClientState, model: ModelState) -> dict[str, float]:
         slot = walk_series(client)
@@ -313,7 +325,7 @@ class GradientWalk(Featurizer):
         if not has_history.any():
             return {}
         rows = rows[has_history]
-        dist_prev, nn, knn, cos, sparsity, symmetric = rows.T
+        dist_prev, nn, knn, cos, sparsity, symmetric, crowd = rows.T
         exact = nn == 0
         distinct = ~exact
         near = distinct & (nn < NEAR_DISTANCE)
@@ -321,6 +333,7 @@ class GradientWalk(Featurizer):
             "dist_prev_median": quantile(np.sort(dist_prev).tolist(), 0.5),
             "exact_dup_frac": int(np.count_nonzero(exact)) / len(exact),
             "near_dup_frac": int(np.count_nonzero(near)) / len(near),
+            "hair_crowd_frac": int(np.count_nonzero(crowd == 1.0)) / len(crowd),
         }
         if distinct.any():
             ascending = np.sort(nn[distinct]).tolist()

@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 
 from featurizers.gradient_walk import (
+    HAIR_CROWD,
+    HAIR_DISTANCE,
     K_NEAREST,
     SYMMETRY_TOLERANCE,
     GradientWalk,
@@ -33,7 +35,7 @@ def walk_features(xs: np.ndarray, seed: int = 0, scale: float = 1.0, window: int
 
 
 def reference_rows(inputs: np.ndarray, weights: np.ndarray, window: int) -> np.ndarray:
-    """The six per-input series computed from scratch for every input (the slow, obvious way)."""
+    """The seven per-input series computed from scratch for every input (the slow, obvious way)."""
     rows = []
     w = weights.astype(np.float64)
 
@@ -43,7 +45,7 @@ def reference_rows(inputs: np.ndarray, weights: np.ndarray, window: int) -> np.n
     for t in range(len(inputs)):
         span = inputs[max(0, t - window + 1) : t + 1].astype(np.float64)
         if len(span) == 1:
-            rows.append([math.nan] * 6)
+            rows.append([math.nan] * 7)
             continue
         x, earlier = span[-1], span[:-1]
         d = np.array([dist(e, x) for e in earlier])
@@ -67,7 +69,8 @@ def reference_rows(inputs: np.ndarray, weights: np.ndarray, window: int) -> np.n
                 and dist(x + span[-2], span[-3] + span[-4]) <= limit
             )
             symmetric = float(around_input or around_pair)
-        rows.append([d[-1], d.min(), np.sort(d)[:K_NEAREST].mean(), cos, sparsity, symmetric])
+        crowd = float(np.count_nonzero((d > 0) & (d < HAIR_DISTANCE)) >= HAIR_CROWD)
+        rows.append([d[-1], d.min(), np.sort(d)[:K_NEAREST].mean(), cos, sparsity, symmetric, crowd])
     return np.array(rows)
 
 
@@ -92,6 +95,7 @@ def test_series_match_a_brute_force_reference_across_window_wraps() -> None:
     expected = reference_rows(inputs, weights, window)
     np.testing.assert_allclose(np.array(history), expected, rtol=2e-3, atol=2e-5)
     assert np.nansum(expected[:, 5]) > 5, "the sequence must contain symmetric pairs to test them"
+    assert np.nansum(expected[:, 6]) > 5, "the sequence must contain crowds of near-identical probes to test them"
 
 
 def test_finite_difference_walk_is_symmetric_sparse_and_near_but_not_exact() -> None:
