@@ -8,16 +8,22 @@ operator can fix the producer without reading the raw bytes.
 from __future__ import annotations
 
 import base64
-
 from collections import Counter
 from dataclasses import dataclass, field
 
+import jiter
 from pydantic import ValidationError
 
 from detector.event import InferenceEvent
 
 MAX_EVENT_BYTES = 4 * 1024 * 1024
 """Larger raw values are dead-lettered unread (``too_large``)."""
+
+DUPLICATE_KEY_ERROR = "Detected duplicate key"
+"""How jiter's error for a key repeated in one object begins. Such an event is refused
+(``duplicate_key``): JSON parsers disagree on which value of a repeated key wins, so another reader of
+the same log (a SIEM, an audit) could see another client or time than the detector does. jiter is the
+parser pydantic itself uses, run here apart because only it reports repeats."""
 
 MAX_TRACKED_MODELS = 10_000
 """Bound on the per-model input-length table."""
@@ -122,7 +128,15 @@ class Parser:
         except UnicodeDecodeError as exc:
             return DeadLetter("not_utf8", f"not UTF-8 at byte {exc.start}", raw)
         try:
-            event = InferenceEvent.model_validate_json(raw)
+            document = jiter.from_json(raw, catch_duplicate_keys=True)
+        except ValueError as exc:
+            message = str(exc)
+            if message.startswith(DUPLICATE_KEY_ERROR):
+                detail = message.removeprefix("Detected ")
+                return DeadLetter("duplicate_key", f"{detail}: which value is meant is unclear", raw)
+            return DeadLetter("not_json", f"not valid JSON: {message}", raw)
+        try:
+            event = InferenceEvent.model_validate(document)
         except ValidationError as exc:
             reason, detail = _describe(exc)
             return DeadLetter(reason, detail, raw)

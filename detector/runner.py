@@ -66,6 +66,9 @@ def process_record(
     (a bad record, or one the clock does not believe, goes to the dead letters); returns the events
     processed (usually this record's, none when it was rejected or held, several when a hold ends)."""
     summary.events += 1
+    if record.defect is not None:
+        _dead_letter(DeadLetter(*record.defect, record.value), record, dead_letters, summary)
+        return []
     result = parser.parse(record.value)
     if isinstance(result, DeadLetter):
         _dead_letter(result, record, dead_letters, summary)

@@ -10,6 +10,7 @@ problem naming the file, the line and the key (:class:`ConfigError`).
 from __future__ import annotations
 
 import difflib
+import logging
 import os
 import re
 import tomllib
@@ -32,6 +33,8 @@ DEFAULT_DATABASE_URL = "sqlite:///./inversion-detector.db"
 ENV_PREFIX = "INVDET_"
 CONFIG_ENV = "INVDET_CONFIG"
 """Environment variable naming the TOML settings file (``--config`` wins over it)."""
+
+log = logging.getLogger(__name__)
 
 _FILE_VALUES: ContextVar[Mapping[str, Any]] = ContextVar("settings_file_values", default={})
 """Values read from the TOML file for the :class:`Settings` being built (see :meth:`Settings.load`)."""
@@ -161,6 +164,7 @@ class Settings(BaseSettings):
     def load(cls, config_file: str | os.PathLike | None = None, **overrides: Any) -> Settings:
         """Settings from the TOML file (``config_file``, else ``$INVDET_CONFIG``, else none),
         the environment and ``overrides``; raises :class:`ConfigError` listing every problem."""
+        warn_unknown_variables(os.environ, cls.model_fields)
         path = config_file or os.environ.get(CONFIG_ENV) or None
         config = ConfigFile.read(Path(path)) if path else ConfigFile(None, {}, [])
         errors = config.unknown_keys(cls.model_fields)
@@ -185,6 +189,26 @@ class Settings(BaseSettings):
         shown["database_url"] = mask_url(self.database_url)
         shown["webhook_url"] = None if self.webhook_url is None else mask_url(self.webhook_url, keep_path=False)
         return shown
+
+
+def warn_unknown_variables(environ: Mapping[str, str], known: Mapping[str, object]) -> list[str]:
+    """Warn (log) of each ``INVDET_*`` variable that names no setting, with the nearest one: a misspelled
+    variable would otherwise be ignored without a word. Returns the warnings.
+
+    >>> warn_unknown_variables({"INVDET_WINDOWW": "8", "INVDET_WINDOW": "8", "HOME": "/"}, {"window": None})
+    ['environment variable INVDET_WINDOWW names no setting (did you mean INVDET_WINDOW?)']
+    """
+    names = [f"{ENV_PREFIX}{name}".upper() for name in known] + [CONFIG_ENV]
+    warnings = []
+    for variable in sorted(environ):
+        if not variable.upper().startswith(ENV_PREFIX) or variable.upper() in names:
+            continue
+        close = difflib.get_close_matches(variable.upper(), names, n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        warnings.append(f"environment variable {variable} names no setting{hint}")
+    for warning in warnings:
+        log.warning(warning)
+    return warnings
 
 
 def mask_url(url: str, *, keep_path: bool = True) -> str:
@@ -228,6 +252,10 @@ class ConfigFile:
             values = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             located = re.fullmatch(r"(.*) \(at line (\d+), column (\d+)\)", str(exc))
+            at_end = re.fullmatch(r"(.*) \(at end of document\)", str(exc))
+            if at_end is not None:  # the file stops mid-statement: name its last line
+                last = max(len(text.splitlines()), 1)
+                raise ConfigError([f"{path}:{last}: not valid TOML: {at_end[1]} (at end of file)"]) from None
             if located is None:
                 raise ConfigError([f"{path}: not valid TOML: {exc}"]) from None
             reason, line, column = located.groups()

@@ -24,8 +24,15 @@ def dlq_path(replay_file: str | Path) -> Path:
     return path.with_name(f"{name}.dlq.jsonl")
 
 
+MAX_RAW_BYTES = 64 * 1024
+"""Raw bytes kept in a dead-letter record (its first ones, flagged ``raw_truncated`` when cut; the
+position points at the whole value): brokers refuse messages above about 1 MB, and a dead-letter file
+should stay readable whatever was sent."""
+
+
 class FileDeadLetterSink:
-    """Writes ``{"reason", "detail", "position", "raw"}`` lines to ``<file>.dlq.jsonl`` beside each replay file.
+    """Writes ``{"reason", "detail", "position", "raw"}`` lines to ``<file>.dlq.jsonl`` beside each replay
+    file, raw values cut at :data:`MAX_RAW_BYTES` like the dead-letter topic's.
 
     Each file is started afresh the first time a run writes to it.
     """
@@ -39,7 +46,7 @@ class FileDeadLetterSink:
         if out is None:
             path = self.paths[record.origin] = dlq_path(record.origin)
             out = self.files[record.origin] = open(path, "wb")  # noqa: SIM115 - closed in close()
-        out.write(orjson.dumps(letter.to_record(record.position)) + b"\n")
+        out.write(orjson.dumps(letter.to_record(record.position, MAX_RAW_BYTES)) + b"\n")
 
     def flush(self) -> None:
         for out in self.files.values():
@@ -49,10 +56,6 @@ class FileDeadLetterSink:
         for out in self.files.values():
             out.close()
         self.files.clear()
-
-
-MAX_KAFKA_RAW_BYTES = 64 * 1024
-"""Raw bytes kept in a dead-letter message: brokers refuse messages above about 1 MB."""
 
 
 class KafkaDeadLetterSink:
@@ -68,7 +71,7 @@ class KafkaDeadLetterSink:
         self.producer.send(
             self.topic,
             key=record.key,
-            value=orjson.dumps(letter.to_record(record.position, MAX_KAFKA_RAW_BYTES)),
+            value=orjson.dumps(letter.to_record(record.position, MAX_RAW_BYTES)),
             headers=[("reason", letter.reason.encode()), ("position", record.position.encode())],
         )
 

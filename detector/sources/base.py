@@ -21,6 +21,8 @@ class Record:
     key: bytes | None = None
     partition: int | None = None
     offset: int | None = None
+    defect: tuple[str, str] | None = None
+    """(reason, detail) when the source could not read the record whole: it is a dead letter as it is."""
 
 
 class Source(Protocol):

@@ -132,3 +132,21 @@ def test_a_size_limited_sink_gets_the_raw_value_cut_and_flagged() -> None:
     assert record["raw_truncated"] is True and record["raw_bytes"] == MAX_EVENT_BYTES + 1
     assert len(record["raw"]) == 64 * 1024
     assert "raw_truncated" not in letter.to_record("t:0:5")
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        encode().replace(b'"client_id":"key_7f3a"', b'"client_id":"key_7f3a","client_id":"someone-else"'),
+        encode().replace(b'"scores":', b'"label":1,"label":2,"scores":'),
+        encode().replace(b'"source_ip":', b'"source_ip":"10.0.0.1","source_ip":'),
+    ],
+)
+def test_a_key_repeated_in_one_object_is_refused(raw: bytes) -> None:
+    result = parse(raw)
+    assert isinstance(result, DeadLetter) and result.reason == "duplicate_key", result
+    assert "duplicate key" in result.detail
+
+
+def test_the_same_key_in_different_objects_is_no_repeat() -> None:
+    assert not isinstance(parse(encode(meta={"label": "x", "ts": "y"})), DeadLetter)

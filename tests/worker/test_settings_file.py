@@ -67,7 +67,7 @@ def test_unreadable_files_are_one_line(tmp_path) -> None:
         Settings.load(tmp_path / "nope.toml")
     with pytest.raises(ConfigError, match=r"detector\.toml:2: not valid TOML: Invalid value \(column 14\)$"):
         Settings.load(write(tmp_path, 'window = 8\nbatch_size = = 3\n'))
-    with pytest.raises(ConfigError, match=r"detector\.toml: not valid TOML: .*end of document"):
+    with pytest.raises(ConfigError, match=r"detector\.toml:2: not valid TOML: .*at end of file"):
         Settings.load(write(tmp_path, 'window = 8\nrules = ["a",\n'))
 
 
@@ -97,3 +97,21 @@ def test_bad_settings_stop_the_start_with_one_line_each_and_no_traceback(tmp_pat
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 2 and all(line.startswith(f"inversion-detector: error: {path}:") for line in lines), lines
     assert "Traceback" not in result.stderr
+
+
+def test_a_toml_error_at_the_end_of_the_file_names_its_last_line(tmp_path) -> None:
+    path = tmp_path / "detector.toml"
+    path.write_text("window = 32\nbatch_size = 10\nmax_clients =")  # no line end: the error is "at end of document"
+    with pytest.raises(ConfigError) as raised:
+        Settings.load(path)
+    assert raised.value.errors == [f"{path}:3: not valid TOML: Invalid value (at end of file)"]
+
+
+def test_a_misspelled_environment_variable_is_warned_of_with_the_nearest_setting(monkeypatch, caplog) -> None:
+    monkeypatch.setenv("INVDET_WINDOWW", "8")
+    with caplog.at_level("WARNING", logger="detector.settings"):
+        settings = Settings.load()
+    assert settings.window == 64
+    assert [record.getMessage() for record in caplog.records] == [
+        "environment variable INVDET_WINDOWW names no setting (did you mean INVDET_WINDOW?)"
+    ]
