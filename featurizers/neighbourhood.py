@@ -16,9 +16,12 @@ units), so the statistic survives both.
 This featurizer keeps it with three changes that make the benign side
 quieter still:
 
-- **Repeats collapse.** A query within ``REPEAT_DISTANCE`` of a stored one
-  (an identical retry, or float noise from re-encoding far below the input's
-  resolution) is not stored again and gets no value of its own.
+- **Repeats collapse.** A query identical to one in the client's window, or
+  within ``REPEAT_DISTANCE`` of it by a *dense* difference (float noise from
+  re-encoding or resizing, far below the input's resolution, moves every
+  coordinate a little), is not stored again and gets no value of its own. A
+  finite-difference probe a hair from its centre moves one or a few
+  coordinates (sparse, as the gradient walk measures): it is kept.
 - **Recent queries do not count as neighbours.** The newest ``LAG`` stored
   queries are left out of each query's neighbours, so a burst of views of one
   input (augmentation, a retry storm, the frames of the last second of a
@@ -42,7 +45,7 @@ import math
 import numpy as np
 
 from featurizers.base import Featurizer, Observation
-from featurizers.gradient_walk import input_scale, quantile
+from featurizers.gradient_walk import WalkSeries, input_scale, quantile, walk_series
 from featurizers.ring import Ring
 from featurizers.state import ClientState, ModelState
 
@@ -52,10 +55,12 @@ K_MIN = 16
 """Fewest older neighbours a query needs for a value (it averages ``min(K_NEAREST, available)``)."""
 LAG = 16
 """The newest stored queries left out of each query's neighbours."""
-REPEAT_DISTANCE = 0.012
-"""A query nearer than this to a stored one is a repeat (normalised RMS: about 1e-3 of a pixel's
-range as dense noise on an image, half that on standardised tabular features; per-probe attack
-noise of 0.5% of the range or more lies 2-5x farther)."""
+REPEAT_DISTANCE = 0.006
+"""A query nearer than this to an input of its window, by a dense difference, is a repeat (normalised
+RMS: about 1e-3 of a pixel's range as noise on an image, half that on standardised tabular
+features; per-probe attack noise of 0.5% of the range or more lies 4-10x farther)."""
+DENSE_SPARSITY = 0.5
+"""Hoyer sparsity below which a difference is dense (Gaussian noise: ~0.2; one coordinate: 1)."""
 HISTORY_FACTOR = 16
 """Stored distinct queries per client, in windows."""
 PROJECTION_DIM = 32
@@ -163,6 +168,17 @@ def neighbourhood_value(distances: np.ndarray, exclude: np.ndarray) -> float:
     return float(np.partition(older, k - 1)[:k].mean(dtype=np.float64))
 
 
+def is_repeat(client: ClientState) -> bool:
+    """Whether the client's newest input repeats one of its window: identical, or nearer than
+    ``REPEAT_DISTANCE`` by a dense difference (read from the gradient walk's row for it)."""
+    walk = walk_series(client)
+    if walk is None or len(walk.rows) == 0:
+        return False
+    row = walk.rows.last()
+    nn, sparsity = float(row[WalkSeries.COLUMNS.index("nn")]), float(row[WalkSeries.COLUMNS.index("sparsity")])
+    return nn == 0.0 or (nn < REPEAT_DISTANCE and not sparsity >= DENSE_SPARSITY)
+
+
 class Neighbourhood(Featurizer):
     """Mean distance from each query to its nearest among the client's long history.
 
@@ -170,17 +186,19 @@ class Neighbourhood(Featurizer):
     batch job's unrelated inputs and a heavy-retry client, on a model whose
     inputs are standard normal:
 
+    >>> from featurizers.gradient_walk import GradientWalk
     >>> from featurizers.state import StateStore
     >>> rng = np.random.default_rng(0)
     >>> def replay(inputs):
-    ...     store, f = StateStore(window=64), Neighbourhood()
+    ...     store, walk, f = StateStore(window=64), GradientWalk(), Neighbourhood()
     ...     model = store.model("m")
     ...     for x in rng.normal(size=(400, 16)).astype(np.float32):
     ...         model.observe_input(x)
     ...     for i, x in enumerate(np.asarray(inputs, dtype=np.float32)):
     ...         client = store.touch("m", "c", float(i))
     ...         client.append(str(i), float(i), x)
-    ...         f.observe(Observation(str(i), float(i), x, None, -1, None), client, model)
+    ...         for featurizer in (walk, f):
+    ...             featurizer.observe(Observation(str(i), float(i), x, None, -1, None), client, model)
     ...     return f.compute(client, model)
     >>> centre, walk = rng.normal(size=16), []
     >>> for _ in range(300):
@@ -197,14 +215,16 @@ class Neighbourhood(Featurizer):
     """
 
     name = "neighbourhood"
+    requires = ("gradient_walk",)
     FEATURES = {
         "neighbourhood_low": f"{LOW_QUANTILE:g} quantile over the client's last {RECENT} distinct queries of each "
         f"one's mean distance to its {K_NEAREST} nearest among the client's earlier distinct queries (the newest "
         f"{LAG} left out; normalised RMS, ~1.4 between unrelated inputs); small when the client keeps coming back "
         "to one neighbourhood, as every query-based attack does, noisy or blinded probes included (Stateful "
         "Detection, Chen, Carlini & Wagner 2020)",
-        "repeat_frac": f"fraction of the client's queries that repeated a stored one within {REPEAT_DISTANCE} "
-        "(0..1): retries and re-encoded copies, collapsed before any neighbourhood statistic sees them",
+        "repeat_frac": "fraction of the client's queries that repeated an input of its window, identically or "
+        f"within {REPEAT_DISTANCE} by a dense difference (0..1): retries and re-encoded copies, collapsed before "
+        "any neighbourhood statistic sees them",
         "history_size": "distinct queries held in the client's history (bounded)",
     }
 
@@ -218,14 +238,14 @@ class Neighbourhood(Featurizer):
         history = client.slots.get(self.name)
         if history is None or history.width != projection.width:
             history = client.slots[self.name] = History(projection.width, HISTORY_FACTOR * client.window, RECENT)
+        if is_repeat(client):
+            history.repeats += 1
+            return
         scale = input_scale(model, dim)
         point = projection.apply((obs.x - scale.centre) * scale.weights).astype(np.float32)
         if history.count:
             diff = history.stored().astype(np.float32) - point
             distances = np.sqrt(np.einsum("ij,ij->i", diff, diff))
-            if float(distances.min()) < REPEAT_DISTANCE:
-                history.repeats += 1
-                return
             history.values.append((obs.ts, neighbourhood_value(distances, history.recent_slots(LAG))))
         history.add(point)
 
