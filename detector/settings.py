@@ -89,7 +89,7 @@ class Settings(BaseSettings):
         0.01, gt=0, lt=0.5, description="online calibration: client-level false-positive rate aimed at, per model"
     )
     calibration_warmup_clients: int = Field(
-        200, ge=10, description="online calibration: clients a model must have seen before its thresholds move"
+        100, ge=10, description="online calibration: clients a model must have seen before its thresholds move"
     )
     calibration_min_events: int = Field(
         32, ge=1, description="online calibration: events a client must have sent to count towards the fit"

@@ -71,7 +71,7 @@ class ThresholdPolicy:
         online: bool = True,
         collect: bool = False,
         target_fpr: float = 0.01,
-        warmup_clients: int = 200,
+        warmup_clients: int = 100,
         min_events: int = 32,
         refit_every: int = 2000,
         max_clients: int = 5000,
