@@ -8,7 +8,8 @@ is normal. The score quantile, though, counts every window no rule flagged,
 the model's own anomalies included: were it fed only the windows below it, it
 would sink with every window it flags and flag ever more. Features are
 standardised online and squashed into [0, 1], the range HalfSpaceTrees
-expects.
+expects. The trees are River's Half-Space Trees with their random splits shared by every model
+(:mod:`detector.half_space_trees`): the same scores, a fraction of the memory.
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from river import anomaly, preprocessing, stats
+from river import preprocessing, stats
 
 from detector.alert import Reason
+from detector.half_space_trees import SharedHalfSpaceTrees
 
 TOP_CONTRIBUTORS = 3
 
@@ -63,7 +65,7 @@ class WindowAnomalyModel:
         self.features = tuple(sorted(features))
         self.warmup = warmup
         self.scaler = preprocessing.StandardScaler()
-        self.trees = anomaly.HalfSpaceTrees(n_trees=n_trees, height=height, window_size=window_size, seed=seed)
+        self.trees = SharedHalfSpaceTrees(self.features, n_trees=n_trees, height=height, window_size=window_size, seed=seed)
         self.threshold = stats.Quantile(quantile)
         self.seen = 0
 
