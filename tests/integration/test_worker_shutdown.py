@@ -71,3 +71,57 @@ def test_sighup_reloads_rules_and_keeps_the_old_ones_when_the_new_are_invalid(to
     sent += produce(topic.bootstrap, topic.name, second.events(30, probe=True))
     store.wait_checkpointed(sent, [worker])
     assert probe_alerted(store.alerts()) == {"first", "second"}
+
+
+CALIBRATED_RULE = """\
+rules:
+  - id: test-calibrated-count
+    description: more queries from one client than the calibration allows
+    condition: events_total >= $enough
+    thresholds: {enough: 1000}
+    severity: high
+    min_events: 1
+    suppress_for: 1h
+"""
+
+
+def calibration_file(path, enough: float) -> None:
+    from datetime import datetime, timezone
+
+    from detector.calibration import Calibration, ModelSection, Provenance, write_calibration
+    from tests.worker.harness import MODEL
+
+    write_calibration(
+        Calibration(
+            provenance=Provenance(created_at=datetime.now(timezone.utc), code_version="test", target_fpr=0.01),
+            models={MODEL: ModelSection(thresholds={"test-calibrated-count": {"enough": enough}})},
+        ),
+        path,
+    )
+
+
+def test_sighup_reloads_the_calibration_and_its_thresholds_come_into_force(topic, store, workers, tmp_path) -> None:
+    rules = tmp_path / "calibrated.yaml"
+    rules.write_text(CALIBRATED_RULE)
+    calibration = tmp_path / "calibration.yaml"
+    calibration_file(calibration, 30)
+    worker = workers("worker", worker_env(database_url=store.url, bootstrap=topic.bootstrap, topic=topic.name,
+                                          library="kafka-python", rules=rules, calibration_file=calibration))  # fmt: skip
+    worker.wait_for_metric("invdet_assigned_partitions", 4)
+
+    def calibrated_alerts() -> set[str]:
+        return {row.client_id for row in store.alerts() if row.detector == "rule:test-calibrated-count"}
+
+    def logged(text: str) -> bool:
+        return any(text in line.get("msg", "") for line in worker.log_lines())
+
+    sent = produce(topic.bootstrap, topic.name, attacker("first", 0).events(40, probe=True))
+    store.wait_checkpointed(sent, [worker])
+    assert calibrated_alerts() == {"first"}, "the file's 30 is in force, not the rule's shipped 1000"
+
+    calibration_file(calibration, 500)
+    worker.process.send_signal(signal.SIGHUP)
+    poll_until(lambda: logged("rules reloaded"), timeout=20, what="reload")
+    sent += produce(topic.bootstrap, topic.name, attacker("second", 1).events(40, probe=True))
+    store.wait_checkpointed(sent, [worker])
+    assert calibrated_alerts() == {"first"}, "the reloaded file's 500 is in force: 40 queries stay below it"
