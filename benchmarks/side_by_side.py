@@ -1,0 +1,373 @@
+"""Side by side: our detector and three published stateful detectors, calibrated alike, on the same events.
+
+For each bench (the simulator's attackers, or real attack code from ART):
+
+1. a benign-only calibration timeline (seed N+1000) and a held-out test
+   timeline (seed N, attacks among benign clients);
+2. calibration on the calibration events at one client-level false-positive
+   target (default 1%): ours through ``detector.commands.calibrate`` (a
+   calibration file the replay then reads), each baseline by its ``fit``;
+3. ours with its shipped defaults, ours calibrated, Stateful Detection
+   (Chen et al. 2020), PRADA (Juuti et al. 2019) and Blacklight (Li et al.
+   2022) over the test events: per attack kind (and variant) the share
+   detected and the median queries to the first alert, per benign kind and
+   overall the share of clients flagged;
+4. with ``--leave-one-out``, per benign kind: calibrate everyone again
+   without that kind's clients and report its false-positive rate on the
+   test timeline, i.e. how a threshold holds on traffic it was not set on.
+
+    python -m benchmarks.side_by_side --quick                 # both benches, small timelines
+    python -m benchmarks.side_by_side --bench simulator --seed 3 --leave-one-out
+
+The report goes to ``benchmarks/results/side_by_side.json``; timelines and
+databases to ``/tmp/inversion-detector-bench/side_by_side/<bench>``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import time
+import warnings
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import orjson
+
+from benchmarks.baselines import BASELINES, Key, read_events
+from benchmarks.detection import ClientRecord, attack_rows, benign_rows, fmt, load_clients, replay_and_judge
+from benchmarks.real_attacks import MISSING_ART
+from benchmarks.report import WORKDIR, print_table, say, write_results
+from detector.settings import Settings
+from detector.simulator import SCENARIOS, Scenario, write_scenario
+
+DEFAULTS = "ours (defaults)"
+CALIBRATED = "ours (calibrated)"
+CALIBRATION_SEED_OFFSET = 1000
+QUICK_SHARE = 5
+"""``--quick``: a fifth of the full timeline's benign clients, one attacker per kind and variant."""
+
+Clients = dict[Key, ClientRecord]
+
+
+@dataclass(frozen=True)
+class Timelines:
+    """A bench's benign-only calibration events and its held-out test events, each with its truth file."""
+
+    calibration: Path
+    calibration_truth: Path
+    test: Path
+    test_truth: Path
+
+
+def simulator_scenarios(quick: bool) -> tuple[Scenario, Scenario]:
+    """The test scenario (``standard``'s benign clients and attackers with every ``careful`` variant) and its
+    benign-only twin for calibration; ``quick`` scales clients, budgets and duration down."""
+    standard, careful = SCENARIOS["standard"], SCENARIOS["careful"]
+    test = Scenario(
+        "side-by-side-quick" if quick else "side-by-side",
+        duration_s=careful.duration_s / 2 if quick else careful.duration_s,
+        benign={kind: max(1, count // QUICK_SHARE) if quick else count for kind, count in standard.benign.items()},
+        attacks={kind: 1 if quick else count for kind, count in standard.attacks.items()},
+        careful={variant: 1 if quick else count for variant, count in careful.careful.items()},
+        top1_share=careful.top1_share,
+        budget_scale=0.5 if quick else 1.0,
+    )
+    return test, dataclasses.replace(test, name=f"{test.name}-calibration", attacks={}, careful={})
+
+
+def simulator_timelines(quick: bool, seed: int, workdir: Path) -> Timelines:
+    test, calibration = simulator_scenarios(quick)
+    say(f"writing {calibration.name!r} (seed {seed + CALIBRATION_SEED_OFFSET}) and {test.name!r} (seed {seed}) ...")
+    calibration_events, calibration_truth = write_scenario(calibration, workdir, seed=seed + CALIBRATION_SEED_OFFSET)
+    test_events, test_truth = write_scenario(test, workdir, seed=seed)
+    return Timelines(calibration_events, calibration_truth, test_events, test_truth)
+
+
+def real_timelines(quick: bool, seed: int, workdir: Path) -> Timelines:
+    """The real-attack benchmark's timeline, and its plan with no attackers for calibration."""
+    from benchmarks.art_scenario import PLANS, write_real_attacks
+
+    plan = PLANS["quick" if quick else "full"]
+    benign_only = dataclasses.replace(plan, name=f"{plan.name}-calibration", attackers=0)
+    say(f"writing {benign_only.name!r} (seed {seed + CALIBRATION_SEED_OFFSET}) ...")
+    calibration_events, calibration_truth, _ = write_real_attacks(benign_only, workdir, seed + CALIBRATION_SEED_OFFSET)
+    say(f"running the attacks and writing {plan.name!r} (seed {seed}) ...")
+    test_events, test_truth, _ = write_real_attacks(plan, workdir, seed)
+    return Timelines(calibration_events, calibration_truth, test_events, test_truth)
+
+
+BENCHES: dict[str, Callable[[bool, int, Path], Timelines]] = {"simulator": simulator_timelines, "real": real_timelines}
+
+
+def read_truth(path: Path) -> dict[Key, dict]:
+    """Each client's truth row."""
+    rows = (orjson.loads(line) for line in path.read_bytes().splitlines() if line.strip())
+    return {(row["model_id"], row["client_id"]): row for row in rows}
+
+
+def events_of(path: Path, keep: Callable[[Key], bool]) -> Iterator[dict]:
+    """The events of the clients ``keep`` accepts."""
+    return (event for event in read_events(path) if keep((event["model_id"], event["client_id"])))
+
+
+def write_without(path: Path, truth: dict[Key, dict], kind: str, out: Path) -> Path:
+    """The events of ``path`` except those of clients of ``kind``, as a new JSONL file."""
+    with open(path, "rb") as lines, open(out, "wb") as kept:
+        for line in lines:
+            event = orjson.loads(line)
+            if truth[(event["model_id"], event["client_id"])]["kind"] != kind:
+                kept.write(line)
+    return out
+
+
+def calibrated_settings(paths: list[Path], target_fpr: float, output: Path) -> Settings | None:
+    """Settings reading a calibration file that ``detector.commands.calibrate`` wrote from ``paths``; None
+    (with a message) while that command or the setting it feeds does not exist, or when it fails."""
+    try:
+        from detector.commands.calibrate import calibrate
+    except ImportError:
+        say("ours (calibrated): detector.commands.calibrate is not available; showing ours (defaults) only")
+        return None
+    if "calibration_file" not in Settings.model_fields:
+        say("ours (calibrated): Settings has no calibration_file; showing ours (defaults) only")
+        return None
+    try:
+        calibrate(paths, target_fpr=target_fpr, settings=Settings(), output=output)
+    except Exception as error:  # noqa: BLE001 - a calibration that fails leaves the other detectors' results
+        say(f"ours (calibrated): calibrate failed ({type(error).__name__}: {error}); showing ours (defaults) only")
+        return None
+    return Settings(calibration_file=output)
+
+
+def judged(template: Clients, flags: dict[Key, int | None], detector: str) -> Clients:
+    """The test clients' records with a baseline's first flags as their first alerts."""
+    judged_clients = {}
+    for key, record in template.items():
+        first = flags.get(key)
+        judged_clients[key] = dataclasses.replace(
+            record, first_alert_index=first, detectors=set() if first is None else {detector}, named_clients=set()
+        )
+    return judged_clients
+
+
+def timed(label: str, action: Callable[[], object]) -> tuple[object, float]:
+    say(f"  {label} ...")
+    started = time.perf_counter()
+    result = action()
+    seconds = time.perf_counter() - started
+    say(f"  {label}: {seconds:.0f} s")
+    return result, seconds
+
+
+def ours(timelines: Timelines, database: Path, settings: Settings) -> Clients:
+    """Our detector's judged test clients: a replay of the test timeline into a fresh SQLite file."""
+    return replay_and_judge(timelines.test, timelines.test_truth, database, settings)[1]
+
+
+@dataclass
+class Runs:
+    """Each detector's judged test clients, its wall seconds (calibrate, run) and the baselines' thresholds."""
+
+    clients: dict[str, Clients] = dataclasses.field(default_factory=dict)
+    seconds: dict[str, dict[str, float]] = dataclasses.field(default_factory=dict)
+    thresholds: dict[str, dict[str, float]] = dataclasses.field(default_factory=dict)
+
+
+def calibrated_runs(
+    calibration: Path, timelines: Timelines, workdir: Path, target_fpr: float, only: set[Key] | None = None
+) -> Runs:
+    """Ours and every baseline calibrated on ``calibration`` at ``target_fpr``, then run on the test timeline.
+    With ``only``, just those test clients are judged: a per-client baseline then runs on their events alone."""
+    runs = Runs()
+    output, database = workdir / f"{calibration.stem}.yaml", workdir / "ours-calibrated.db"
+    settings, fit_s = timed(f"{CALIBRATED}: calibrate", lambda: calibrated_settings([calibration], target_fpr, output))
+    if settings is not None:
+        runs.clients[CALIBRATED], run_s = timed(CALIBRATED, lambda: ours(timelines, database, settings))
+        runs.seconds[CALIBRATED] = {"fit": fit_s, "run": run_s}
+    template = load_clients(timelines.test, timelines.test_truth)
+    for name, make in BASELINES.items():
+        baseline = make()
+        _, fit_s = timed(f"{name}: fit", lambda: baseline.fit(read_events(calibration), target_fpr))
+        wanted = (lambda key: True) if only is None or baseline.cross_client else only.__contains__
+        flags, run_s = timed(f"{name}: run", lambda: baseline.run(events_of(timelines.test, wanted)))
+        runs.clients[name] = judged(template, flags, name)
+        runs.seconds[name] = {"fit": fit_s, "run": run_s}
+        runs.thresholds[name] = dict(baseline.thresholds)
+    return runs
+
+
+def merged(rows_by_detector: dict[str, list[dict]], fields: Iterable[str]) -> list[dict]:
+    """One row per kind with each detector's ``fields``, in the first detector's kind order."""
+    by_kind: dict[str, dict] = {}
+    for detector, rows in rows_by_detector.items():
+        for row in rows:
+            line = by_kind.setdefault(row["kind"], {"kind": row["kind"], "clients": row["clients"], "by_detector": {}})
+            line.setdefault("groups", row.get("groups", row["clients"]))
+            line["by_detector"][detector] = {field: row.get(field) for field in fields}
+    return list(by_kind.values())
+
+
+def leave_one_out(timelines: Timelines, workdir: Path, target_fpr: float, defaults: Clients) -> list[dict]:
+    """Per benign kind of the calibration sample: every detector calibrated without it, and its test FPR."""
+    calibration_truth, test_truth = read_truth(timelines.calibration_truth), read_truth(timelines.test_truth)
+    kinds = sorted({row["kind"] for row in calibration_truth.values()})
+    rows = []
+    for number, kind in enumerate(kinds, 1):
+        say(f"leave-one-out [{number}/{len(kinds)}]: calibrating without {kind!r}")
+        without = write_without(
+            timelines.calibration, calibration_truth, kind, workdir / f"calibration-without-{kind}.jsonl"
+        )
+        kind_clients = {key for key, row in test_truth.items() if row["kind"] == kind and not row["attack"]}
+        runs = calibrated_runs(without, timelines, workdir, target_fpr, only=kind_clients)
+        row = {"kind": kind, "clients": len(kind_clients), "by_detector": {}}
+        for name, clients in {DEFAULTS: defaults, **runs.clients}.items():
+            mine = {key: record for key, record in clients.items() if key in kind_clients}
+            row["by_detector"][name] = {"fp_rate": benign_rows(mine)[0]["fp_rate"] if mine else None}
+        rows.append(row)
+    return rows
+
+
+def bench_report(bench: str, quick: bool, seed: int, workdir: Path, target_fpr: float, with_loo: bool) -> dict:
+    started = time.perf_counter()
+    folder = workdir / bench
+    folder.mkdir(parents=True, exist_ok=True)
+    timelines = BENCHES[bench](quick, seed, folder)
+    written_s = time.perf_counter() - started
+    defaults, run_s = timed(DEFAULTS, lambda: ours(timelines, folder / "ours.db", Settings()))
+    runs = calibrated_runs(timelines.calibration, timelines, folder, target_fpr)
+    results = {DEFAULTS: defaults, **runs.clients}
+    report = {
+        "bench": bench,
+        "quick": quick,
+        "seed": seed,
+        "calibration_seed": seed + CALIBRATION_SEED_OFFSET,
+        "target_fpr": target_fpr,
+        "timelines": {field.name: str(getattr(timelines, field.name)) for field in dataclasses.fields(timelines)},
+        "detectors": list(results),
+        "write_s": written_s,
+        "seconds": {DEFAULTS: {"run": run_s}, **runs.seconds},
+        "thresholds": runs.thresholds,
+        "attacks": merged({d: attack_rows(c) for d, c in results.items()}, ("detected", "queries_median")),
+        "benign": merged({d: benign_rows(c) for d, c in results.items()}, ("fp_rate", "alerted")),
+        "leave_one_out": leave_one_out(timelines, folder, target_fpr, defaults) if with_loo else None,
+    }
+    report["total_s"] = time.perf_counter() - started
+    return report
+
+
+def percent(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0%}"
+
+
+def detection_cell(found: dict | None) -> str:
+    """``80% @ 412``: the share detected and the median queries to the first alert."""
+    if not found:
+        return "-"
+    median = found["queries_median"]
+    return percent(found["detected"]) + ("" if median is None else f" @ {median:.0f}")
+
+
+def clients_cell(row: dict) -> str:
+    return str(row["clients"]) if row["groups"] == row["clients"] else f"{row['clients']} ({row['groups']} groups)"
+
+
+def fpr_rows(rows: list[dict], detectors: list[str]) -> list[list[object]]:
+    return [
+        [row["kind"], row["clients"], *(percent(row["by_detector"].get(d, {}).get("fp_rate")) for d in detectors)]
+        for row in rows
+    ]
+
+
+def print_report(report: dict) -> None:
+    detectors = report["detectors"]
+    where = f"{report['bench']} (seed {report['seed']}, calibrated on seed {report['calibration_seed']}"
+    where += f" at a {report['target_fpr']:.1%} client FPR target{', quick' if report['quick'] else ''})"
+    print_table(
+        f"{where}: attacks detected @ median queries to the first alert",
+        ["attack kind", "clients", *detectors],
+        [
+            [row["kind"], clients_cell(row), *(detection_cell(row["by_detector"].get(d)) for d in detectors)]
+            for row in report["attacks"]
+        ],
+    )
+    print_table(
+        f"{where}: benign clients flagged (client-level FPR)",
+        ["benign kind", "clients", *detectors],
+        fpr_rows(report["benign"], detectors),
+    )
+    if report["leave_one_out"]:
+        print_table(
+            f"{where}: each benign kind left out of calibration, its FPR on the test timeline",
+            ["left-out kind", "test clients", *detectors],
+            fpr_rows(report["leave_one_out"], detectors),
+        )
+    thresholds = report["thresholds"]
+    print_table(
+        f"{where}: baseline thresholds per model",
+        ["detector", "model", "threshold"],
+        [[name, model, f"{value:.4g}"] for name, models in thresholds.items() for model, value in models.items()],
+    )
+    print_table(
+        f"{where}: wall seconds (timelines written in {report['write_s']:.0f} s, {report['total_s']:.0f} s in all)",
+        ["detector", "calibrate", "run on the test timeline"],
+        [[name, fmt(s.get("fit")), fmt(s["run"])] for name, s in report["seconds"].items()],
+    )
+
+
+def summary(results: dict) -> list[tuple[str, str, str]]:
+    """(figure, value, target) lines for the suite's closing summary: per bench and detector, the mean share of
+    attack kinds detected and the benign clients flagged overall.
+
+    >>> row = {"kind": "ALL", "by_detector": {"prada": {"fp_rate": 0.01}}}
+    >>> report = {"bench": "simulator", "target_fpr": 0.01, "detectors": ["prada"], "benign": [row],
+    ...           "attacks": [{"by_detector": {"prada": {"detected": 0.5}}}, {"by_detector": {"prada": {"detected": 1.0}}}]}
+    >>> summary({"benches": [report]})
+    [('side by side, simulator: attack kinds detected (mean)', 'prada 75%', '-'), \
+('side by side, simulator: benign clients flagged', 'prada 1.0%', 'calibrated to 1.0%')]
+    """
+    lines = []
+    for report in results["benches"]:
+        detectors, overall = report["detectors"], next(row for row in report["benign"] if row["kind"] == "ALL")
+        detected = {d: [row["by_detector"][d]["detected"] for row in report["attacks"]] for d in detectors}
+        shares = ", ".join(f"{d} {sum(v) / max(len(v), 1):.0%}" for d, v in detected.items())
+        flagged = ", ".join(f"{d} {overall['by_detector'][d]['fp_rate']:.1%}" for d in detectors)
+        lines.append((f"side by side, {report['bench']}: attack kinds detected (mean)", shares, "-"))
+        lines.append((f"side by side, {report['bench']}: benign clients flagged", flagged,
+                      f"calibrated to {report['target_fpr']:.1%}"))  # fmt: skip
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="small timelines, one attacker per kind and variant")
+    parser.add_argument("--seed", type=int, default=0, help="test timeline seed; calibration uses seed + 1000")
+    parser.add_argument("--bench", choices=[*BENCHES, "both"], default="both")
+    parser.add_argument("--target-fpr", type=float, default=0.01, help="client-level FPR target (default 0.01)")
+    parser.add_argument("--leave-one-out", action="store_true", help="recalibrate without each benign kind (slow)")
+    parser.add_argument("--workdir", type=Path, default=WORKDIR / "side_by_side")
+    parser.add_argument("--out", type=Path, default=None, help="JSON report (default: benchmarks/results/)")
+    args = parser.parse_args(argv)
+    warnings.filterwarnings("ignore", message="PyTorch not found")  # ART's notice that its torch parts are off
+    reports = []
+    for bench in BENCHES if args.bench == "both" else [args.bench]:
+        say(f"== {bench}")
+        try:
+            report = bench_report(bench, args.quick, args.seed, args.workdir, args.target_fpr, args.leave_one_out)
+        except ModuleNotFoundError as error:
+            if error.name != "art" and not str(error.name).startswith("art."):
+                raise
+            print(MISSING_ART, file=sys.stderr)
+            continue
+        print_report(report)
+        reports.append(report)
+    if not reports:
+        return 2
+    write_results("side_by_side", {"benches": reports}, args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
