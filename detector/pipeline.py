@@ -18,6 +18,7 @@ from detector.calibration import Calibration
 from detector.decide import SEVERITY_SCORE, AlertChange, Decider, Hit, Lookup
 from detector.event import InferenceEvent
 from detector.evidence import Evidence, Series
+from detector.model_bound import ModelBound
 from detector.settings import Settings
 from detector.threshold_policy import ThresholdPolicy
 from featurizers.base import Featurizer, Observation
@@ -97,9 +98,11 @@ class Pipeline:
         store: StateStore | None = None,
         models: dict[str, WindowAnomalyModel] | None = None,
         calibration: Calibration | None = None,
+        model_bound: ModelBound | None = None,
     ) -> None:
         """``store`` and ``models`` may be shared or split: the worker runs one pipeline per
-        partition, each with its own client store, sharing per-model state and River models."""
+        partition, each with its own client store, sharing per-model state and River models (and
+        the ``model_bound`` that keeps them within ``max_models``)."""
         self.settings = settings
         self.thresholds = ThresholdPolicy(
             ruleset,
@@ -113,6 +116,9 @@ class Pipeline:
         self.store = store if store is not None else StateStore(settings.window, settings.max_clients, settings.idle_ttl_s)
         self.decider = Decider(lookup=lookup, max_active=settings.max_clients)
         self.models: dict[str, WindowAnomalyModel] = {} if models is None else models
+        self.model_bound = (
+            model_bound if model_bound is not None else ModelBound(settings.max_models, self.store.models, self.models)
+        )
         self.model_features = sorted(
             {name for f in self.featurizers for name in f.FEATURES} - MODEL_EXCLUDED_FEATURES
         )
@@ -135,6 +141,7 @@ class Pipeline:
 
     def process(self, event: InferenceEvent) -> list[AlertChange]:
         """Feed one valid event; returns the alert changes it caused (usually none)."""
+        self.model_bound.seen(event.model_id)
         model = self.store.model(event.model_id)
         client = self.store.touch(event.model_id, event.client_id, event.ts)
         if event.event_id in client.event_ids:

@@ -109,22 +109,14 @@ class CheckpointStore:
             {"group_id": self.group_id, "model_id": model_id, "blob": blob, "updated_at": datetime.now(timezone.utc)},
         )
 
-    def models(self, known: Iterable[str]) -> dict[str, bytes]:
-        """Model snapshots of the group, except those in ``known``."""
-        skip = set(known)
+    def model(self, model_id: str) -> bytes | None:
+        """The group's snapshot of one model, if it has one (read when the model is first seen)."""
         with self.engine.connect() as connection:
-            ids = connection.execute(
-                select(model_snapshots.c.model_id).where(model_snapshots.c.group_id == self.group_id)
-            ).scalars()
-            wanted = [model_id for model_id in ids if model_id not in skip]
-            if not wanted:
-                return {}
-            rows = connection.execute(
-                select(model_snapshots.c.model_id, model_snapshots.c.blob).where(
-                    model_snapshots.c.group_id == self.group_id, model_snapshots.c.model_id.in_(wanted)
+            return connection.execute(
+                select(model_snapshots.c.blob).where(
+                    model_snapshots.c.group_id == self.group_id, model_snapshots.c.model_id == model_id
                 )
-            )
-            return {row.model_id: row.blob for row in rows}
+            ).scalar_one_or_none()
 
     def offsets(self) -> dict[TopicPartition, int | None]:
         """Every checkpointed position of the group (for operators and tests)."""

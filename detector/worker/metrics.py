@@ -31,6 +31,10 @@ class WorkerMetrics:
         )  # fmt: skip
         self.tracked_clients = Gauge("invdet_tracked_clients", "(model, client) pairs held in memory", registry=registry)
         self.evictions = Counter("invdet_client_evictions", "clients dropped by the memory bounds", registry=registry)
+        self.tracked_models = Gauge("invdet_tracked_models", "model ids whose state is held in memory", registry=registry)
+        self.model_evictions = Counter(
+            "invdet_model_evictions", "model states dropped by max_models (checkpointed first)", registry=registry
+        )
         self.checkpoint_seconds = Histogram(
             "invdet_checkpoint_seconds", "time to write one checkpoint (database transaction)", buckets=LATENCY_BUCKETS,
             registry=registry,

@@ -39,6 +39,7 @@ from detector.db.alert_store import AlertStore
 from detector.decide import AlertChange
 from detector.event_time import EventClock
 from detector.kafka import Consumer, ConsumerConfig, KafkaClientError, Producer, TopicPartition, open_consumer
+from detector.model_bound import ModelBound
 from detector.parse import Parser
 from detector.pipeline import Pipeline
 from detector.runner import RunSummary, adopt_replaced, process_record
@@ -116,6 +117,9 @@ class Worker:
         self.tasks: dict[TopicPartition, PartitionTask] = {}
         self.model_states: dict[str, ModelState] = {}
         self.models: dict[str, WindowAnomalyModel] = {}
+        self.model_bound = ModelBound(settings.max_models, self.model_states, self.models,
+                                      save=self._save_evicted_model, load=self._load_model)  # fmt: skip
+        self.model_evictions_seen = 0
         self.touched_models: set[str] = set()
         self.totals = RunSummary()
         self.since_checkpoint = 0
@@ -208,6 +212,9 @@ class Worker:
             if highwater is not None and task.next_offset is not None:
                 self.metrics.lag.labels(*map(str, task.tp)).set(max(highwater - task.next_offset, 0))
         self.metrics.tracked_clients.set(tracked)
+        self.metrics.tracked_models.set(len(self.model_bound))
+        self.metrics.model_evictions.inc(self.model_bound.evicted - self.model_evictions_seen)
+        self.model_evictions_seen = self.model_bound.evicted
 
     def _checkpoint_due(self) -> bool:
         if self.since_checkpoint >= self.settings.checkpoint_every_events:
@@ -268,7 +275,7 @@ class Worker:
                         replaced[task.tp] = task.sink.flush(connection)
                         blob = dump_clients(task.pipeline.store)
                         self.checkpoints.save_partition(connection, task.tp, task.next_offset, blob)
-                for model_id in sorted(self.touched_models):
+                for model_id in sorted(self.touched_models & self.model_states.keys()):  # evicted ones are saved
                     blob = dump_model(self.model_states[model_id], self.models.get(model_id))
                     self.checkpoints.save_model(connection, model_id, blob)
         except BaseException:
@@ -313,18 +320,9 @@ class Worker:
         started = time.perf_counter()
         try:
             claims = self._retrying(lambda: self.checkpoints.claim(partitions), "claiming partitions")
-            models = self._retrying(lambda: self.checkpoints.models(self.model_states), "loading model state")
         except Unavailable as exc:
             log.error("cannot restore assigned partitions while stopping: %s", exc)
             return {}
-        for model_id, blob in models.items():
-            try:
-                self.model_states[model_id], model = load_model(blob)
-            except SnapshotError as exc:
-                log.warning("model state not restored, relearning it: %s", exc, extra={"model_id": model_id})
-                continue
-            if model is not None:
-                self.models[model_id] = model
         start = {}
         for tp in partitions:
             claim = claims[tp]
@@ -381,11 +379,34 @@ class Worker:
             lookup=lambda *key: self._retrying(lambda: self.alert_store.find_open(*key), "alert lookup"),
             store=store,
             models=self.models,
+            model_bound=self.model_bound,
             calibration=self.calibration,
         )
         sink = AlertSink(self.engine, webhook_enabled=settings.webhook_url is not None)
         clock = EventClock.for_settings(store, settings, wall=time.time)  # no event is dated past the host's clock
         return PartitionTask(tp, claim.epoch, pipeline, clock, sink, claim.next_offset, evictions_seen=store.evicted)
+
+    def _save_evicted_model(self, model_id: str, state: ModelState, model: WindowAnomalyModel | None) -> None:
+        """Checkpoint a model ``max_models`` evicts (its own transaction), so that it can come back."""
+        blob = dump_model(state, model)
+
+        def save() -> None:
+            with self.engine.begin() as connection:
+                self.checkpoints.save_model(connection, model_id, blob)
+
+        self._retrying(save, "checkpointing an evicted model")
+        self.touched_models.discard(model_id)
+
+    def _load_model(self, model_id: str) -> tuple[ModelState, WindowAnomalyModel | None] | None:
+        """A model's checkpointed state when it is first seen (after a start, a takeover or an eviction)."""
+        blob = self._retrying(lambda: self.checkpoints.model(model_id), "loading model state")
+        if blob is None:
+            return None
+        try:
+            return load_model(blob)
+        except SnapshotError as exc:
+            log.warning("model state not restored, relearning it: %s", exc, extra={"model_id": model_id})
+            return None
 
     def _share_client_bound(self) -> None:
         """Split ``max_clients`` between the partitions held, so the worker's total stays bounded."""

@@ -133,3 +133,32 @@ def test_a_failed_checkpoint_keeps_its_alerts_for_the_retry(settings, monkeypatc
     rows = AlertStore(made.engine).list(AlertFilter(detector=PROBE_DETECTOR))
     assert [(r.client_id, r.hit_count) for r in rows] == [("bot", 3)]
     assert CheckpointStore(made.engine, settings.kafka_group_id).offsets() == {TP: 130}
+
+
+def test_a_model_evicted_by_max_models_is_checkpointed_and_comes_back_with_what_it_learned(settings) -> None:
+    made, consumer = worker(settings.model_copy(update={"max_models": 2}))
+    made.assigned([TP])
+    people = {model: benign(f"person-{model}", 0) for model in ("m:0", "m:1", "m:2")}
+
+    sent = 0
+
+    def send(model: str, count: int) -> None:
+        nonlocal sent
+        for message in people[model].events(count, probe=False):
+            value = message.value.replace(b'"digits:1"', f'"{model}"'.encode())
+            consumer.queue.append(kafka_record(TOPIC, 0, sent, message.key, value))
+            sent += 1
+        run_batches(made, consumer)
+
+    send("m:0", 40)
+    learned = made.model_states["m:0"].normaliser.count
+    send("m:1", 20)
+    send("m:2", 20)  # a third model: m:0, the least recently seen, goes
+    assert sorted(made.model_states) == sorted(made.models) == ["m:1", "m:2"]
+    assert made.checkpoints.model("m:0") is not None
+    made.observe()
+    assert made.metrics.model_evictions._value.get() == 1
+    send("m:0", 8)
+    assert sorted(made.model_states) == ["m:0", "m:2"]
+    assert made.model_states["m:0"].normaliser.count > learned  # restored, then went on learning
+    assert made.models["m:0"].seen >= 2  # its anomaly model too
