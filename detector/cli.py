@@ -71,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("scenario", help="scenario name (demo, tiny, standard, careful)")
     simulate.add_argument("--out", default=".", help="output folder")
     simulate.add_argument("--seed", type=int, default=0)
+    simulate.add_argument("--benign-only", action="store_true", help="only the benign clients (a calibration timeline)")
 
     alerts = commands.add_parser("alerts", help="list, show, export and triage alerts")
     alert_commands = alerts.add_subparsers(dest="alerts_command", required=True, metavar="ACTION")
@@ -168,7 +169,7 @@ def dispatch(args: argparse.Namespace) -> int:
     if args.command == "simulate":
         from detector.simulator.__main__ import main as simulate
 
-        return simulate([args.scenario, "--out", args.out, "--seed", str(args.seed)])
+        return simulate([args.scenario, "--out", args.out, "--seed", str(args.seed)] + ["--benign-only"] * args.benign_only)
     settings = settings_from(args)
     if args.command == "replay":
         from detector.commands.replay import print_summary, replay

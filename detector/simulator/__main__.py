@@ -1,4 +1,8 @@
-"""``python -m detector.simulator NAME --out DIR [--seed N]``: write a scenario and say what was written."""
+"""``python -m detector.simulator NAME --out DIR [--seed N] [--benign-only]``: write a scenario and say what was written.
+
+``--benign-only`` writes the scenario's benign clients alone (``<name>-benign``): with another seed,
+a calibration sample beside a held-out test timeline.
+"""
 
 from __future__ import annotations
 
@@ -36,9 +40,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("scenario", choices=sorted(SCENARIOS), help="scenario name")
     parser.add_argument("--out", default=".", help="output folder (default: the current one)")
     parser.add_argument("--seed", type=int, default=0, help="simulation seed (default 0)")
+    parser.add_argument("--benign-only", action="store_true", help="only the benign clients (a calibration timeline)")
     args = parser.parse_args(argv)
+    scenario = SCENARIOS[args.scenario].benign_only() if args.benign_only else SCENARIOS[args.scenario]
     started = time.perf_counter()
-    events_path, truth_path = write_scenario(args.scenario, args.out, seed=args.seed)
+    events_path, truth_path = write_scenario(scenario, args.out, seed=args.seed)
     elapsed = time.perf_counter() - started
     print(f"wrote {events_path} and {truth_path} in {elapsed:.1f} s")
     print("\n".join(summary(truth_path)))

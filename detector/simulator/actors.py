@@ -1,10 +1,11 @@
 """Simulated parties and the inference events they cause.
 
 An :class:`Actor` is one party on the timeline: a benign client, an
-attacker, or a split attacker behind several API keys (its queries go to
-its keys round-robin). It owns a stream of served queries and a fixed
-number of events, known up front so the ground truth can be written before
-the traffic. :func:`events` turns it into contract events (without
+attacker, or an attacker behind several API keys (its
+:class:`~detector.simulator.variants.Schedule` says which key sends each
+query, and may replace the pace of its stream). It owns a stream of served
+queries and a fixed number of events, known up front so the ground truth
+can be written before the traffic. :func:`events` turns it into contract events (without
 ``event_id``, which the writer assigns in timeline order).
 
 Times: the queue order is the time a query was served; the logged ``ts``
@@ -23,6 +24,7 @@ import numpy as np
 
 from detector.simulator.api import round_significant
 from detector.simulator.traffic import MIN_GAP_S, Served
+from detector.simulator.variants import Schedule
 
 EPOCH = 1795300000.0
 """Simulated time zero (epoch seconds)."""
@@ -71,10 +73,12 @@ class Actor:
     variant: str | None = None
     group: str | None = None
     target_class: int | None = None
+    schedule: Schedule | None = None
+    """Which key sends each query and when; None: the one key, at the stream's own pace."""
 
     def truth(self) -> list[ClientTruth]:
-        """One row per API key; a split walk's events are shared round-robin."""
-        keys = len(self.identities)
+        """One row per API key that sends anything."""
+        counts = [self.n_events] if self.schedule is None else self.schedule.counts(len(self.identities))
         return [
             ClientTruth(
                 identity.client_id,
@@ -84,25 +88,28 @@ class Actor:
                 self.variant,
                 self.group,
                 self.target_class,
-                self.n_events // keys + (i < self.n_events % keys),
+                count,
             )
-            for i, identity in enumerate(self.identities)
+            for identity, count in zip(self.identities, counts)
+            if count
         ]
 
 
 def events(actor: Actor, number: int) -> Iterator[Timed]:
     """The actor's first ``n_events`` served queries as timed events, in serving order."""
-    clock, sent, keys = actor.start_s, 0, len(actor.identities)
+    clock, sent, schedule = actor.start_s, 0, actor.schedule
     rng = actor.jitter_rng
     for gaps, inputs, answers in actor.served:
         take = min(len(inputs), actor.n_events - sent)
+        if schedule is not None and schedule.gaps is not None:
+            gaps = schedule.gaps[sent : sent + take]
         served_at = clock + np.cumsum(np.maximum(gaps[:take], MIN_GAP_S))
         clock = float(served_at[-1])
         early = np.where(rng.random(take) < JITTER_SHARE, rng.uniform(0.0, MAX_JITTER_S, take), 0.0)
         logged = np.round(EPOCH + served_at - early, 3).tolist()
         rows = round_significant(inputs[:take])
         for i, (at, ts, row, output) in enumerate(zip(served_at.tolist(), logged, rows, answers.logged(take))):
-            identity = actor.identities[(sent + i) % keys]
+            identity = actor.identities[0 if schedule is None else schedule.keys[sent + i]]
             event = {
                 "v": 1,
                 "event_id": "",

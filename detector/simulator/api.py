@@ -67,6 +67,17 @@ class Answers:
             return self.scores[:, cls]
         return np.where(self.labels == cls, self.confidence, (1.0 - self.confidence) / (self.n_classes - 1))
 
+    def estimates(self) -> np.ndarray:
+        """What the client knows of every class score, (n, n_classes): the scores, or from a top-1 API
+        :meth:`class_score` of every class.
+
+        >>> Answers(None, np.array([1]), np.array([0.8]), n_classes=3).estimates().round(2).tolist()
+        [[0.1, 0.8, 0.1]]
+        """
+        if self.scores is not None:
+            return self.scores
+        return np.stack([self.class_score(cls) for cls in range(self.n_classes)], axis=1)
+
     def logged(self, n: int) -> Iterator[dict[str, object]]:
         """The ``output`` objects of the first ``n`` answers as the log records them."""
         labels = self.labels[:n].tolist()

@@ -67,7 +67,7 @@ def zoo(
             batch[2::2][rows, picked] -= h[picked]
             batch = data.clip(batch)
             answers: Answers = yield batch
-            margin = _margin(np.log(np.maximum(answers.scores, 1e-30)), label)
+            margin = _margin(np.log(np.maximum(answers.estimates(), 1e-30)), label)
             loss = (((batch - x0) / span) ** 2).sum(axis=1) + const * np.maximum(margin, 0.0)
             width = (batch[1::2][rows, picked] - batch[2::2][rows, picked]) / span[picked]
             grad = (loss[1::2] - loss[2::2]) / width
@@ -153,7 +153,7 @@ def square(
         label = int((yield x0[None]).labels[0])
         delta = np.tile(rng.choice([-1.0, 1.0], size=cols), rows) * eps
         answers: Answers = yield data.clip(x0 + delta)[None]
-        loss = float(_margin(answers.scores, label)[0])
+        loss = float(_margin(answers.estimates(), label)[0])
         for iteration in range(iterations_per_sample):
             if loss < 0:
                 break
@@ -167,6 +167,6 @@ def square(
             while np.all(candidate[window] == delta[window]):  # as in the paper's code: the square must change
                 candidate[window] = rng.choice([-1.0, 1.0]) * eps[window]
             answers = yield data.clip(x0 + candidate)[None]
-            candidate_loss = float(_margin(answers.scores, label)[0])
+            candidate_loss = float(_margin(answers.estimates(), label)[0])
             if candidate_loss < loss:
                 delta, loss = candidate, candidate_loss

@@ -1,8 +1,8 @@
-"""The attack kinds and careful variants a scenario can ask for, and how each is played.
+"""The attack kinds (families) a scenario can ask for, and how each is played.
 
 A kind names its paper's algorithm (in the ``attacks_*`` modules), the
-number of queries one attacking client sends and its pace. Careful variants
-are built on a base kind (:data:`CAREFUL_BASES`) with the settings here.
+number of queries one attacking client sends and its pace. Every kind can
+be played under every variant of ``detector.simulator.variants``.
 """
 
 from __future__ import annotations
@@ -54,24 +54,3 @@ ATTACK_KINDS: dict[str, AttackKind] = {
 
 SCRIPT_CV = 0.3
 """Coefficient of variation of a script's gaps."""
-
-CAREFUL_BASES: dict[str, tuple[str, ...]] = {
-    "slow": ("inversion",),
-    "split": ("inversion",),
-    "cover": ("inversion", "zoo", "hopskipjump"),
-    "noisy": ("inversion",),
-    "top1": ("inversion",),
-}
-"""Careful variant -> the attack kinds it is played with (in turn, client after client)."""
-
-SLOW_MEAN_GAP_S = (3.0, 10.0)
-"""``slow``: one query every few seconds, irregular (cv 0.5), for hours."""
-SLOW_CV = 0.5
-SPLIT_KEYS = (8, 20)
-"""``split``: one walk spread round-robin over this many API keys."""
-SPLIT_BUDGET_FACTOR = 2
-"""``split``: a longer walk than one client's (each key still sends few)."""
-COVER_SHARE = 0.5
-"""``cover``: share of all queries that are real samples (the walk keeps its own budget)."""
-NOISE_SIGMA = 0.005
-"""``noisy``: Gaussian noise on every probe, as a share of the feature's range."""

@@ -18,20 +18,10 @@ import numpy as np
 
 from detector.simulator.actors import Actor, Identity
 from detector.simulator.api import ModelAPI
+from detector.simulator import variants
 from detector.simulator.benign import BENIGN_KINDS
-from detector.simulator.careful import covered, noised
 from detector.simulator.datasets import dataset
-from detector.simulator.kinds import (
-    ATTACK_KINDS,
-    CAREFUL_BASES,
-    COVER_SHARE,
-    NOISE_SIGMA,
-    SCRIPT_CV,
-    SLOW_CV,
-    SLOW_MEAN_GAP_S,
-    SPLIT_BUDGET_FACTOR,
-    SPLIT_KEYS,
-)
+from detector.simulator.kinds import ATTACK_KINDS, SCRIPT_CV
 from detector.simulator.models import MODEL_DATASETS, target_model
 from detector.simulator.scenarios import Scenario
 from detector.simulator.traffic import Cadence, answered, scripted
@@ -54,7 +44,15 @@ USER_AGENTS: dict[str, tuple[str, ...]] = {
     ),
     "probe": ("kube-probe/1.31", "Blackbox-Exporter/0.25.0", "ELB-HealthChecker/2.0"),
 }
-STYLE_OF_BENIGN = {"interactive": "person", "retry": "person", "healthcheck": "probe"}
+STYLE_OF_BENIGN = {
+    "interactive": "person",
+    "retry": "person",
+    "heavy-retry": "person",
+    "reencode": "person",
+    "editing": "person",
+    "typeahead": "person",
+    "healthcheck": "probe",
+}
 """Traffic style of benign kinds; the rest (and every attacker) are scripts."""
 
 
@@ -97,7 +95,7 @@ class Casting:
         """The ``index``-th benign client of ``kind``."""
         model = target_model(self.model_id(index))
         rng, start = self.child_rng(), self.start_s()
-        traffic = BENIGN_KINDS[kind](model.data, rng, self.scenario.duration_s - start)
+        traffic = BENIGN_KINDS[kind](model.data, rng, self.scenario.duration_s - start, model.proba)
         api = ModelAPI(model, top1=bool(self.rng.random() < self.scenario.top1_share))
         return Actor(
             kind=kind,
@@ -110,50 +108,48 @@ class Casting:
             attack=False,
         )
 
-    def attack(self, kind: str, index: int, variant: str | None = None, group: str | None = None) -> Actor:
-        """The ``index``-th attacker of ``kind``, played plainly or as a careful ``variant``."""
+    def attack(self, kind: str, index: int, variant: str = "plain") -> Actor:
+        """The ``index``-th attacker of ``kind`` playing ``variant``; one behind several keys is a group
+        named after the variant and its first key."""
         spec = ATTACK_KINDS[kind]
         model = target_model(self.model_id(index, spec.image_only))
         data, rng = model.data, self.child_rng()
         target = int(self.rng.integers(data.n_classes)) if spec.targeted else None
         probe = spec.build(data, rng, target)
-        budget = round(self.rng.integers(spec.budget[0], spec.budget[1] + 1) * self.scenario.budget_scale)
+        disguise = variants.disguise(variant, data, rng, model.proba)
+        if disguise is not None:
+            probe = variants.relay(probe, disguise)
+        budget = self.rng.integers(spec.budget[0], spec.budget[1] + 1) * self.scenario.budget_scale
+        budget = round(budget * variants.budget_factor(variant, disguise))
         cadence = Cadence(self.rng.uniform(*spec.mean_gap_s), SCRIPT_CV)
-        keys = 1
-        if variant == "slow":
-            cadence = Cadence(self.rng.uniform(*SLOW_MEAN_GAP_S), SLOW_CV)
-        elif variant == "split":
-            keys = int(self.rng.integers(SPLIT_KEYS[0], SPLIT_KEYS[1] + 1))
-            budget *= SPLIT_BUDGET_FACTOR
-        elif variant == "cover":
-            probe = covered(probe, data.x_held_out, COVER_SHARE, rng)
-            budget = round(budget / (1.0 - COVER_SHARE))
-        elif variant == "noisy":
-            probe = noised(probe, data, NOISE_SIGMA, rng)
-        api = ModelAPI(model, top1=variant == "top1")
+        start = self.start_s()
+        schedule = variants.schedule(variant, budget, self.scenario.duration_s - start, rng)
+        identities = [self.identity("script") for _ in range(schedule.n_keys)]
         return Actor(
             kind=kind,
             model_id=model.model_id,
-            identities=[self.identity("script") for _ in range(keys)],
-            served=scripted(probe, api, cadence, rng),
+            identities=identities,
+            served=scripted(probe, ModelAPI(model, top1=variant == "top1"), cadence, rng),
             n_events=budget,
-            start_s=self.start_s(),
+            start_s=start,
             jitter_rng=self.child_rng(),
             attack=True,
             variant=variant,
-            group=group,
+            group=f"{variant}:{identities[0].client_id}" if len(identities) > 1 else None,
             target_class=target,
+            schedule=schedule,
         )
 
 
 def cast(scenario: Scenario, seed: int) -> list[Actor]:
-    """Every actor of ``scenario`` for ``seed``: benign kinds, attacks, then careful variants."""
+    """Every actor of ``scenario`` for ``seed``: benign kinds, plain attacks, then the variants, each
+    variant's attackers playing the attack kinds in turn (the ``i``-th on model ``i // kinds + i % kinds``,
+    so that every kind meets every model as the count grows)."""
     casting = Casting(scenario, seed)
     actors = [casting.benign(kind, i) for kind, count in scenario.benign.items() for i in range(count)]
     actors += [casting.attack(kind, i) for kind, count in scenario.attacks.items() for i in range(count)]
+    kinds = list(ATTACK_KINDS)
     for variant, count in scenario.careful.items():
-        bases = CAREFUL_BASES[variant]
         for i in range(count):
-            group = f"{variant}-{i}" if variant == "split" else None
-            actors.append(casting.attack(bases[i % len(bases)], i // len(bases), variant, group))
+            actors.append(casting.attack(kinds[i % len(kinds)], i // len(kinds) + i % len(kinds), variant))
     return actors

@@ -17,6 +17,7 @@ from detector.parse import parse
 from detector.pipeline import Pipeline
 from detector.settings import Settings
 from detector.simulator import Scenario, generate
+from detector.simulator.variants import SPLIT_KEYS
 
 BENIGN = {"interactive": 6, "batch": 2, "healthcheck": 2, "retry": 4, "video": 2, "drift": 2, "augment": 3}
 
@@ -80,7 +81,7 @@ def test_a_walk_split_over_many_keys_is_one_named_group() -> None:
     scenario = Scenario("rules-split", duration_s=1200.0, benign=BENIGN, careful={"split": 1}, budget_scale=0.3)
     fired, truth, named = alerts_of(scenario, seed=12)
     keys = {client for client, t in truth.items() if t.attack}
-    assert len(keys) >= 8
+    assert len(keys) >= SPLIT_KEYS[0]
     grouped = {client for client in keys if "rule:split-probing" in fired[client]}
     assert len(grouped) >= len(keys) / 2, f"only {len(grouped)} of {len(keys)} keys alerted as a group"
     assert set().union(*(named[c] for c in grouped)) | grouped >= keys, "the group's alerts must name every key"

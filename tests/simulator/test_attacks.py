@@ -11,7 +11,6 @@ from detector.simulator.attacks_extraction import equation_solving, jacobian_aug
 from detector.simulator.attacks_inversion import mi_face
 from detector.simulator.attacks_membership import noise_robustness
 from detector.simulator.attacks_score import simba, square, zoo
-from detector.simulator.careful import covered, noised
 from detector.simulator.datasets import Dataset, dataset
 from detector.simulator.models import MODEL_DATASETS, target_model
 from tests.simulator.playing import changed_coordinates, play, top2_margin
@@ -158,35 +157,3 @@ def test_membership_queries_a_record_then_small_perturbations_of_it() -> None:
     neighbours = inputs[1:51]
     distance = np.linalg.norm((neighbours - record) / data.span, axis=1)
     assert np.all((distance > 0) & (distance < 0.04 * 3 * np.sqrt(data.n_features)))
-
-
-def test_cover_interleaves_real_samples_and_hands_the_attack_only_its_answers() -> None:
-    data = data_of(DIGITS)
-    api = ModelAPI(target_model(DIGITS))
-    seen: list[int] = []
-
-    def attack():
-        for _ in range(200):
-            answers = yield np.full((5, data.n_features), 0.5)
-            seen.append(len(answers))
-
-    wrapped = covered(attack(), data.x_held_out, 0.5, np.random.default_rng(0))
-    sent = [next(wrapped)]
-    for _ in range(199):
-        sent.append(wrapped.send(api.answer(sent[-1])))
-    allq = np.vstack(sent)
-    is_attack = (allq == 0.5).all(axis=1)
-    assert is_attack.sum() == 1000 and abs(1 - is_attack.mean() - 0.5) < 0.05
-    assert seen == [5] * 199
-
-
-def test_noisy_probes_are_all_perturbed() -> None:
-    data = data_of(DIGITS)
-    probe = np.full((4, data.n_features), 8.0)
-
-    def attack():
-        while True:
-            yield probe
-
-    sent = next(noised(attack(), data, 0.005, np.random.default_rng(0)))
-    assert np.all(sent != probe) and np.abs(sent - probe).max() < 0.005 * 16 * 6

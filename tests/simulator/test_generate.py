@@ -15,8 +15,9 @@ from detector.simulator import SCENARIOS, Scenario, generate, write_scenario
 from detector.simulator.__main__ import main
 from detector.simulator.actors import EPOCH, MAX_JITTER_S
 from detector.simulator.benign import BENIGN_KINDS
-from detector.simulator.kinds import ATTACK_KINDS, CAREFUL_BASES
+from detector.simulator.kinds import ATTACK_KINDS
 from detector.simulator.models import MODEL_DATASETS, target_model
+from detector.simulator.variants import MULTI_KEY, VARIANTS
 
 
 def by_client(events: list[dict]) -> dict[str, list[dict]]:
@@ -105,43 +106,60 @@ def test_scenarios_have_the_promised_composition() -> None:
     standard = truth["standard"]
     benign = Counter(t.kind for t in standard if not t.attack)
     attacks = Counter(t.kind for t in standard if t.attack)
-    assert set(benign) == set(BENIGN_KINDS) and sum(benign.values()) >= 400
+    assert set(benign) == set(BENIGN_KINDS) and sum(benign.values()) >= 900 and min(benign.values()) >= 20
     assert set(attacks) == set(ATTACK_KINDS) and min(attacks.values()) >= 5
-    assert 100_000 <= sum(t.n_events for t in standard) <= 300_000
+    assert {t.variant for t in standard if t.attack} == {"plain"}
+    assert 300_000 <= sum(t.n_events for t in standard) <= 500_000
     careful = truth["careful"]
-    variants = Counter(t.variant for t in careful if t.attack)
-    assert set(variants) == set(CAREFUL_BASES) and all(t.variant for t in careful if t.attack)
-    groups = Counter(t.group for t in careful if t.variant == "split")
-    assert len(groups) >= 2 and all(8 <= keys <= 20 for keys in groups.values())
-    assert {t.kind for t in careful if t.variant == "cover"} == set(CAREFUL_BASES["cover"])
+    assert set(Counter(t.kind for t in careful if not t.attack)) == set(BENIGN_KINDS)
+    assert {(t.kind, t.variant) for t in careful if t.attack} == {(k, v) for k in ATTACK_KINDS for v in VARIANTS}
+    for variant, keys in (("split", (5, 20)), ("slow-split", (5, 10))):
+        groups = Counter(t.group for t in careful if t.variant == variant)
+        assert len(groups) == len(ATTACK_KINDS) and all(keys[0] <= n <= keys[1] for n in groups.values())
+    assert all(t.group is None for t in careful if t.attack and t.variant not in MULTI_KEY)
 
 
-def test_careful_variants_change_what_the_api_sees() -> None:
+def test_benign_only_scenarios_keep_the_benign_clients_and_drop_the_attackers() -> None:
+    _, full = generate("careful", seed=4)
+    _, calm = generate(SCENARIOS["careful"].benign_only(), seed=4)
+    assert not any(t.attack for t in calm)
+    assert calm == [t for t in full if not t.attack]  # the same clients, ids and volumes: a calibration twin
+
+
+def test_variants_change_what_the_api_sees() -> None:
     scenario = Scenario(
-        "careful-check",
-        duration_s=600.0,
+        "variants-check",
+        duration_s=3600.0,
         benign={},
-        careful={"slow": 1, "split": 1, "cover": 1, "noisy": 1, "top1": 1},
-        budget_scale=0.4,
+        careful={variant: 1 for variant in VARIANTS},
+        budget_scale=0.2,
     )
     stream, truth = generate(scenario, seed=0)
     clients = by_client(list(stream))
     variant = {t.client_id: t.variant for t in truth}
+    assert {t.kind for t in truth} == {"inversion"} and set(variant.values()) == set(VARIANTS)
 
     def of(name: str) -> list[list[dict]]:
         return [sent for client, sent in clients.items() if variant[client] == name]
 
+    for name in set(VARIANTS) - {"top1"}:
+        assert all("scores" in e["output"] for sent in of(name) for e in sent)
     for sent in of("top1"):
         assert all(set(e["output"]) == {"label", "confidence"} for e in sent)
     split = of("split")
-    assert 8 <= len(split) <= 20 and max(map(len, split)) - min(map(len, split)) <= 1
-    for sent in of("slow"):
-        assert np.mean(np.diff([e["ts"] for e in sent])) > 2.5
+    assert 5 <= len(split) <= 20 and max(map(len, split)) - min(map(len, split)) <= 1
+    assert 5 <= len(of("slow-split")) <= 10
+    for name in ("slow", "slow-split"):
+        times = np.sort([e["ts"] for sent in of(name) for e in sent])
+        assert np.mean(np.diff(times)) > 2.5
     data = target_model("digits-classifier:1").data
+
+    def real_share(sent: list[dict]) -> float:
+        return float(np.mean([(data.x_all == np.array(e["input"])).all(axis=1).any() for e in sent]))
+
     for sent in of("cover"):
-        real = np.mean([(data.x_held_out == np.array(e["input"])).all(axis=1).any() for e in sent])
-        assert 0.4 < real < 0.6
-    for sent in of("noisy"):
+        assert 0.45 < real_share(sent) < 0.55  # one of the attacker's own samples per attack query
+    for sent in of("noise"):
         inputs = np.array([e["input"] for e in sent])
         assert np.mean((np.abs(np.diff(inputs, axis=0)) > 0).sum(axis=1) <= 2) < 0.1
 
@@ -149,6 +167,8 @@ def test_careful_variants_change_what_the_api_sees() -> None:
 def test_unknown_kinds_and_scenarios_are_rejected_with_the_known_ones() -> None:
     with pytest.raises(ValueError, match="unknown kinds .*'nope'.*known"):
         Scenario("bad", 60.0, benign={"nope": 1})
+    with pytest.raises(ValueError, match="unknown kinds .*'noisy'"):
+        Scenario("bad", 60.0, benign={}, careful={"noisy": 1})
     with pytest.raises(KeyError, match="known: tiny"):
         generate("nope")
 
