@@ -38,7 +38,8 @@ MIN_CLIENTS = 30
 """Fewest clients a model needs for a fit at all: below it the model keeps what covers it otherwise."""
 SPARSE_MARGIN = 0.8
 """Where the sample is too small for that confidence: thresholds at this factor of the most extreme
-client (``<``: 0.8x its value; ``>``: its value / 0.8)."""
+client (``<``: 0.8x its value; ``>``: its value / 0.8, or twice its distance above the 90th
+percentile where that is more: rising statistics such as sequential evidence have long tails)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,8 +154,11 @@ def fit(extremes: np.ndarray, targets: list[Calibratable], target_fpr: float) ->
             continue
         if best == 0:
             edge = float(column[0])
-            value = edge * SPARSE_MARGIN if t.falling else edge / SPARSE_MARGIN
-            thresholds[t.key] = value if t.falling else -value
+            if t.falling:
+                thresholds[t.key] = edge * SPARSE_MARGIN
+            else:
+                top, p90 = -edge, -float(np.quantile(column, 0.1))
+                thresholds[t.key] = max(top / SPARSE_MARGIN, top + (top - p90))
         elif best >= len(column):
             thresholds[t.key] = math.inf if t.falling else -math.inf
         else:  # between the last flagged client and the first one kept

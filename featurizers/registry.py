@@ -4,7 +4,7 @@ Order matters: a featurizer may read what an earlier one keeps for the same
 event (its ``requires``), so distances are measured once per event.
 
 >>> [f.name for f in default_featurizers()]
-['query_rate', 'gradient_walk', 'neighbourhood', 'confidence_climb', 'extraction', 'cross_client']
+['query_rate', 'gradient_walk', 'neighbourhood', 'input_distribution', 'confidence_climb', 'extraction', 'cross_client']
 >>> len(ALL_FEATURES) == len(FEATURE_DOCS), "symmetric_pair_frac" in ALL_FEATURES
 (True, True)
 """
@@ -16,10 +16,11 @@ from featurizers.confidence_climb import ConfidenceClimb
 from featurizers.cross_client import CrossClient
 from featurizers.extraction import Extraction
 from featurizers.gradient_walk import GradientWalk
+from featurizers.input_distribution import InputDistribution
 from featurizers.neighbourhood import Neighbourhood
 from featurizers.query_rate import QueryRate
 
-FEATURIZER_TYPES: tuple[type[Featurizer], ...] = (QueryRate, GradientWalk, Neighbourhood, ConfidenceClimb, Extraction, CrossClient)
+FEATURIZER_TYPES: tuple[type[Featurizer], ...] = (QueryRate, GradientWalk, Neighbourhood, InputDistribution, ConfidenceClimb, Extraction, CrossClient)
 
 
 def default_featurizers() -> list[Featurizer]:

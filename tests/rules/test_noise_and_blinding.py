@@ -104,7 +104,7 @@ BENIGN = {"person": (person, 60), "retry": (heavy_retry, 20), "augment": (augmen
 @pytest.fixture(scope="module")
 def calibrated(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("calibration")
-    lines, _ = events(BENIGN, seed=1)
+    lines, _ = events({kind: (make, 2 * count) for kind, (make, count) in BENIGN.items()}, seed=1)
     sample_file = folder / "benign.jsonl"
     sample_file.write_bytes(b"\n".join(lines) + b"\n")
     output = folder / "calibration.yaml"
@@ -133,7 +133,7 @@ def held_out(calibrated: Path) -> tuple[dict[str, set[str]], dict[str, str]]:
 
 def test_the_calibration_covers_the_model(calibrated: Path) -> None:
     section = load_calibration(calibrated).models["m"]
-    assert section.clients >= 75 and section.thresholds["neighbourhood-probing"]["crowded"] > 0.03
+    assert section.clients >= 150 and section.thresholds["neighbourhood-probing"]["crowded"] > 0.03
 
 
 @pytest.mark.parametrize("kind", ["noisy", "blinded"])

@@ -1,0 +1,226 @@
+"""Input distribution: how far each query lies off the model's own input distribution, and the evidence a
+client piles up by sending such queries.
+
+Real inputs of a model lie near a low-dimensional part of its input space
+(images of digits, records of patients); what attacks send often does not:
+equation-solving and Knockoff-style extraction draw points from outside it,
+Jacobian augmentation pushes records along ``sign(gradient)`` on every
+coordinate, decision-based attacks and label-only membership inference walk
+through unnatural mixtures, inversion climbs towards unnatural class
+prototypes. Per model, this featurizer learns the distribution from its
+traffic and scores each query by its residual off the principal subspace:
+
+- **A bounded reservoir** of the model's novel inputs (``RESERVOIR``), each
+  client contributing at most ``CLIENT_SHARE`` of them, so that no client,
+  however busy, shapes what "normal" is. Reservoir sampling keeps it a
+  uniform sample of the stream.
+- **Principal components** (per-coordinate standardised, enough for
+  ``VARIANCE`` of the variance) fitted when the reservoir has seen
+  ``FIRST_FIT`` inputs and again each time that count doubles. A query's
+  score is its RMS residual off the components over the reservoir's own
+  ``OOD_QUANTILE`` residual: above 1, it is off the distribution. Before the
+  first fit the score is the input's RMS z-score from the model's running
+  mean and spread over ``EARLY_Z`` (a cruder test, off only for inputs far
+  outside every coordinate's usual range).
+- **Per client, a sequential test** (Bernoulli CUSUM, Page 1954) of the
+  share of off-distribution queries against the benign share: each such
+  query adds ``log(P1/P0)``, each other one ``log((1-P1)/(1-P0))``, floored
+  at 0. A few dozen random points are enough evidence; a benign client's
+  occasional odd input never accumulates.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from featurizers.base import Featurizer, Observation
+from featurizers.gradient_walk import novel_input
+from featurizers.ring import Ring
+from featurizers.state import ClientState, ModelState
+
+RESERVOIR = 2048
+"""Inputs kept per model to learn its distribution from."""
+CLIENT_SHARE = 16
+"""Most inputs one client may contribute to the reservoir."""
+FIRST_FIT = 512
+"""Reservoir inputs seen before the first fit (then at every doubling)."""
+VARIANCE = 0.9
+"""Share of the standardised variance the principal components keep."""
+MAX_COMPONENTS = 32
+OOD_QUANTILE = 0.99
+"""Residual quantile of the reservoir that scores 1: about 1% of the model's own inputs lie beyond it."""
+EARLY_Z = 3.0
+"""Before the first fit: an input whose RMS z-score exceeds this is off the distribution."""
+P0 = 0.05
+"""Share of a benign client's queries expected off the distribution (five times the reservoir's own: views of
+one input, a client's unusual but real inputs)."""
+P1 = 0.3
+"""Share the test is tuned to detect."""
+STEP_OFF = math.log(P1 / P0)
+STEP_ON = math.log((1 - P1) / (1 - P0))
+
+
+class InputModel:
+    """One model's reservoir of inputs and the principal subspace fitted on it."""
+
+    __slots__ = ("dim", "reservoir", "size", "seen", "rng", "mean", "scale", "components", "limit", "next_fit")
+
+    def __init__(self, dim: int) -> None:
+        self.dim = dim
+        self.reservoir = np.zeros((RESERVOIR, dim), dtype=np.float32)
+        self.size = 0
+        self.seen = 0
+        self.rng = np.random.default_rng(dim)
+        self.mean: np.ndarray | None = None
+        self.scale: np.ndarray | None = None
+        self.components: np.ndarray | None = None
+        self.limit = math.inf
+        self.next_fit = FIRST_FIT
+
+    def offer(self, x: np.ndarray) -> None:
+        """Reservoir sampling (Vitter's algorithm R); refit when the inputs seen reach the next fit."""
+        self.seen += 1
+        if self.size < RESERVOIR:
+            self.reservoir[self.size] = x
+            self.size += 1
+        else:
+            slot = int(self.rng.integers(self.seen))
+            if slot < RESERVOIR:
+                self.reservoir[slot] = x
+        if self.seen >= self.next_fit:
+            self.next_fit *= 2
+            self.fit()
+
+    def fit(self) -> None:
+        sample = self.reservoir[: self.size].astype(np.float64)
+        mean = sample.mean(axis=0)
+        std = sample.std(axis=0)
+        scale = np.maximum(std, 0.1 * float(std.mean()) + 1e-9)
+        z = (sample - mean) / scale
+        _, singular, vt = np.linalg.svd(z, full_matrices=False)
+        share = np.cumsum(singular**2) / max(float((singular**2).sum()), 1e-12)
+        k = min(int(np.searchsorted(share, VARIANCE)) + 1, MAX_COMPONENTS, len(vt))
+        self.mean, self.scale, self.components = mean.astype(np.float32), scale.astype(np.float32), vt[:k].astype(np.float32)
+        residuals = self._residuals(sample.astype(np.float32))
+        self.limit = max(float(np.quantile(residuals, OOD_QUANTILE)), 1e-6)
+
+    def _residuals(self, x: np.ndarray) -> np.ndarray:
+        z = (x - self.mean) / self.scale
+        off = z - (z @ self.components.T) @ self.components
+        return np.sqrt(np.einsum("...i,...i->...", off, off) / self.dim)
+
+    def score(self, x: np.ndarray, model: ModelState) -> float:
+        """The input's residual over the model's usual one; before the first fit, its RMS z-score from
+        the model's normaliser over ``EARLY_Z`` (NaN before the normaliser has two inputs)."""
+        if self.components is not None:
+            return float(self._residuals(x)) / self.limit
+        norm = model.normaliser
+        if norm is None or norm.count < 2 or norm.mean.shape[0] != self.dim:
+            return math.nan
+        z = (x - norm.mean) / norm.scale()
+        return math.sqrt(float(z @ z) / self.dim) / EARLY_Z
+
+    @property
+    def nbytes(self) -> int:
+        fitted = 0 if self.components is None else self.components.nbytes + 2 * self.mean.nbytes
+        return self.reservoir.nbytes + fitted + 256
+
+    @property
+    def max_nbytes(self) -> int:
+        return self.reservoir.nbytes + (MAX_COMPONENTS + 2) * self.dim * 4 + 256
+
+
+class ClientEvidence:
+    """One client's off-distribution scores over its window, its CUSUM and its reservoir share."""
+
+    __slots__ = ("scores", "cusum", "contributed")
+
+    def __init__(self, window: int) -> None:
+        self.scores = Ring(window, width=2, dtype=np.float64)
+        """(event time, score) per logged input."""
+        self.cusum = 0.0
+        self.contributed = 0
+
+    @property
+    def nbytes(self) -> int:
+        return self.scores.nbytes + 32
+
+
+class InputDistribution(Featurizer):
+    """Off-distribution queries per client, against the model's own learned input distribution.
+
+    Inputs that vary along 3 directions of 12 coordinates, and a client sending uniform random points:
+
+    >>> from featurizers.gradient_walk import GradientWalk
+    >>> from featurizers.state import StateStore
+    >>> rng = np.random.default_rng(0)
+    >>> basis = rng.normal(size=(3, 12))
+    >>> store, walk, f = StateStore(window=64), GradientWalk(), InputDistribution()
+    >>> def send(client, x, i):
+    ...     state = store.touch("m", client, float(i))
+    ...     state.append(str(i), float(i), x)
+    ...     for featurizer in (walk, f):
+    ...         featurizer.observe(Observation(str(i), float(i), x, None, -1, None), state, store.model("m"))
+    ...     return f.compute(state, store.model("m"))
+    >>> for i in range(600):
+    ...     _ = send(f"user{i % 50}", (rng.normal(size=3) @ basis + 0.05 * rng.normal(size=12)).astype(np.float32), i)
+    >>> usual = send("user0", (rng.normal(size=3) @ basis).astype(np.float32), 600)
+    >>> for i in range(40):
+    ...     odd = send("sweeper", rng.uniform(-3, 3, size=12).astype(np.float32), 601 + i)
+    >>> usual["off_distribution_cusum"], odd["off_distribution_frac"], round(odd["off_distribution_cusum"])
+    (0.0, 1.0, 72)
+    """
+
+    name = "input_distribution"
+    requires = ("gradient_walk",)
+    FEATURES = {
+        "off_distribution_frac": "fraction of the window's queries off the model's learned input distribution "
+        f"(residual off its principal subspace above its own inputs' {OOD_QUANTILE:g} quantile) (0..1); "
+        "extraction by synthetic or other-domain data, Jacobian augmentation, decision walks",
+        "off_distribution_cusum": f"the client's sequential evidence of sending off-distribution queries "
+        f"(Bernoulli CUSUM, {P1:g} against the benign {P0:g}; each such query adds {STEP_OFF:.1f}, each other "
+        f"one {STEP_ON:.2f}, floored at 0): a few dozen random points are enough, a benign client's odd "
+        "input fades",
+    }
+
+    def observe(self, obs: Observation, client: ClientState, model: ModelState) -> None:
+        if obs.x is None:
+            return
+        dim = int(obs.x.shape[0])
+        learned = model.shared.get(self.name)
+        if learned is None or learned.dim != dim:
+            learned = model.shared[self.name] = InputModel(dim)
+        evidence = client.slots.get(self.name)
+        if evidence is None:
+            evidence = client.slots[self.name] = ClientEvidence(client.window)
+        score = learned.score(obs.x, model)
+        evidence.scores.append((obs.ts, score))
+        if score == score:
+            evidence.cusum = max(0.0, evidence.cusum + (STEP_OFF if score > 1.0 else STEP_ON))
+        if evidence.contributed < CLIENT_SHARE and novel_input(client):
+            evidence.contributed += 1
+            learned.offer(obs.x)
+
+    def compute(self, client: ClientState, model: ModelState) -> dict[str, float]:
+        evidence = client.slots.get(self.name)
+        if evidence is None:
+            return {}
+        scores = evidence.scores.filled()[:, 1]
+        scores = scores[~np.isnan(scores)]
+        if not len(scores):
+            return {}
+        return {
+            "off_distribution_frac": int(np.count_nonzero(scores > 1.0)) / len(scores),
+            "off_distribution_cusum": evidence.cusum,
+        }
+
+    def series(self, client: ClientState, model: ModelState) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Each query's off-distribution score (1 = the model's usual limit), by event time."""
+        evidence = client.slots.get(self.name)
+        if evidence is None:
+            return {}
+        rows = evidence.scores.ordered()
+        rows = rows[~np.isnan(rows[:, 1])]
+        return {"off_distribution": (rows[:, 0], rows[:, 1])} if len(rows) else {}
