@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{r['models_evicted']:,}"] for r in rows],
     )  # fmt: skip
     write_results(NAME, {"quick": args.quick, "runs": args.runs, "clients": clients,
-                         "events_per_client": events_per_client, "by_model_ids": rows})  # fmt: skip
+                         "events_per_client": events_per_client, "by_model_ids": rows}, args.out)  # fmt: skip
     return 0
 
 
