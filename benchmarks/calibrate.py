@@ -97,7 +97,7 @@ def summarise(pipeline: RecordingPipeline, truth: list, features: list[str]) -> 
     attack: dict[tuple[str, str], bool] = {}
     for row in truth:
         key = (row.model_id, row.client_id)
-        kinds[key] = f"{row.kind}/{row.variant}" if row.variant else row.kind
+        kinds[key] = f"{row.kind}/{row.variant}" if row.variant not in (None, "", "plain") else row.kind
         attack[key] = row.attack
     report: dict[str, dict] = {}
     for feature in features:
