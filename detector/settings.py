@@ -70,7 +70,9 @@ class Settings(BaseSettings):
     )
     window: int = Field(64, ge=8, le=4096, description="per-client window: recent queries kept")
     max_clients: int = Field(100_000, ge=1, description="most (model, client) pairs tracked at once")
-    idle_ttl_s: float = Field(3600.0, gt=0, description="forget a client idle this long (event time)")
+    idle_ttl_s: float = Field(
+        21600.0, gt=0, description="forget a client idle this long (event time); attacks paced over hours must stay in memory"
+    )
     max_clock_skew_s: float = Field(
         300.0, gt=0, description="dead-letter events dated further ahead of the detector's clock (ts_out_of_range)"
     )
