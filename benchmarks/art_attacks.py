@@ -210,7 +210,7 @@ def mi_face(endpoint: Endpoint, log: QueryLog, rng: np.random.Generator) -> Outc
         attack.infer(start.copy(), np.array([target]))
     except QueryBudgetSpent:
         pass
-    seen = np.concatenate([answers.scores[:, target] for _, _, answers in log.chunks])
+    seen = np.concatenate([answers.class_score(target) for answers in log.seen])  # as the attack saw them
     return Outcome(f"target class {target}: confidence {confidence[target]:.2f} -> best {seen.max():.2f}", target)
 
 
@@ -238,7 +238,7 @@ def knockoff(endpoint: Endpoint, log: QueryLog, rng: np.random.Generator) -> Out
         own = data.x_held_out[rng.choice(len(data.x_held_out), 20, replace=False)]
         cov = np.cov(own, rowvar=False) + 1e-3 * np.eye(data.n_features)
         transfer = np.clip(rng.multivariate_normal(own.mean(axis=0), cov, log.budget), *CLIP)
-    thief = _Substitute(MLPClassifier((64,), max_iter=500, random_state=0), clip_values=CLIP)
+    thief = _Substitute(MLPClassifier((64,), max_iter=200, random_state=0), clip_values=CLIP)
     attack = KnockoffNets(
         classifier(endpoint, log), nb_stolen=log.budget, sampling_strategy="random", use_probability=True, verbose=False
     )

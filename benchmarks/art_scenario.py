@@ -1,11 +1,17 @@
 """One timeline of real attacks and benign traffic against the ART benchmark's models, as JSONL.
 
-Every attacker runs its ART attack to the end (or its budget) first; its
-logged requests then become an actor of the simulator's event writer, beside
-benign actors of every simulator kind plus ``bulk`` (a scoring job through
-the batch endpoint, paced like a batched attacker). Identities, start times
-and the merge by serving time are the simulator's, so the files have the
-simulator's format and ``benchmarks.detection`` reads them.
+Every attacker runs its ART attack to the end (or its budget) first, under
+one of the simulator's attacker variants (``detector.simulator.variants``):
+what it sends is disguised inside the attack's query loop (the
+:class:`~benchmarks.art_targets.Endpoint`), and its logged requests then
+become an actor of the simulator's event writer with the variant's schedule
+(slow, split over keys, slow and split), beside benign actors of every
+simulator kind plus ``bulk`` (a scoring job through the batch endpoint,
+paced like a batched attacker). Identities, start times and the merge by
+serving time are the simulator's, so the files have the simulator's format
+and ``benchmarks.detection`` reads them. Benign clients are cast first, so
+a plan's benign-only timeline (``attacks=False``) with the same seed holds
+the very same benign clients.
 """
 
 from __future__ import annotations
@@ -19,11 +25,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
-from benchmarks.art_attacks import ATTACKS, Attack, Outcome
+from benchmarks.art_attacks import ATTACKS, Attack, AttackSpec, Outcome
 from benchmarks.art_targets import MODELS, Endpoint, QueryBudgetSpent, QueryLog, target
+from detector.simulator import variants
 from detector.simulator.actors import Actor
-from detector.simulator.benign import BENIGN_KINDS, Traffic
+from detector.simulator.benign import BENIGN_KINDS, Scorer, Traffic
 from detector.simulator.datasets import Dataset
 from detector.simulator.kinds import SCRIPT_CV
 from detector.simulator.plan import STYLE_OF_BENIGN, Casting
@@ -51,16 +59,37 @@ class Plan:
     name: str
     duration_s: float
     benign: dict[str, int]
+    """Benign clients per kind and model."""
     attackers: int
-    """Clients per (attack, model) pair the attack fits."""
+    """Plain clients per (attack, model) pair the attack fits."""
     budget: tuple[int, int]
+    """A plain attacker's query budget (a variant's grows by its factor, so the attack gets as far)."""
     top1_share: float = 0.25
+    variants: dict[str, int] = dataclasses.field(default_factory=dict)
+    """Clients per (attack, variant) the variant applies to, on the attack's models in turn."""
+
+    def benign_only(self) -> "Plan":
+        """The same benign clients without attackers, named ``<name>-benign``."""
+        return dataclasses.replace(self, name=f"{self.name}-benign", attackers=0, variants={})
+
+
+def applies(spec: AttackSpec, variant: str) -> bool:
+    """Whether ``variant`` changes anything for an attack: ``top1`` does not for one served top-1 already.
+
+    >>> applies(ATTACKS["hopskipjump"], "top1"), applies(ATTACKS["zoo"], "top1"), applies(ATTACKS["zoo"], "blind")
+    (False, True, True)
+    """
+    return variant != "top1" or not spec.top1
+
+
+NEW_KINDS = ("heavy-retry", "reencode", "tta", "editing", "typeahead", "shifted", "labeller")
+"""The benign catalogue's kinds beyond the simulator's first seven (light enough for 6 clients a model)."""
 
 
 PLANS: dict[str, Plan] = {
     "full": Plan(
         "real-attacks",
-        duration_s=2 * 3600.0,
+        duration_s=4 * 3600.0,
         benign={
             "interactive": 60,
             "retry": 30,
@@ -70,13 +99,17 @@ PLANS: dict[str, Plan] = {
             "video": 6,
             "drift": 6,
             "augment": 20,
+            **{kind: 6 for kind in NEW_KINDS},
+            "rescoring": 5,
+            "shadow": 5,
         },
-        attackers=2,
-        budget=(400, 2000),
+        attackers=1,
+        budget=(400, 1500),
+        variants={variant: 1 for variant in variants.VARIANTS if variant != "plain"},
     ),
     "quick": Plan(
         "real-attacks-quick",
-        duration_s=3600.0,
+        duration_s=2 * 3600.0,
         benign={
             "interactive": 15,
             "retry": 8,
@@ -86,16 +119,22 @@ PLANS: dict[str, Plan] = {
             "video": 2,
             "drift": 2,
             "augment": 5,
+            **{kind: 2 for kind in NEW_KINDS},
+            "rescoring": 1,
+            "shadow": 1,
         },
         attackers=1,
-        budget=(400, 1200),
+        budget=(200, 500),
+        variants={variant: 1 for variant in variants.VARIANTS if variant != "plain"},
     ),
 }
-"""Benchmark plans: benign events outnumber attack events (as in any real log, where the per-model
-input statistics and the anomaly model see mostly benign traffic); ``quick`` is a smaller timeline."""
+"""Benchmark plans: every benign kind (at least 20 clients of each in ``full``), every attack plainly on
+every model it fits, and under every variant that applies to it. Benign events outnumber attack events
+(as in any real log, where the per-model input statistics and the anomaly model see mostly benign
+traffic); ``quick`` is a smaller timeline."""
 
 
-def bulk(data: Dataset, rng: np.random.Generator, remaining_s: float) -> Traffic:
+def bulk(data: Dataset, rng: np.random.Generator, remaining_s: float, owner: Scorer) -> Traffic:
     """A scoring job through the batch endpoint: every real sample once, in requests of
     ``MAX_ROWS`` rows at 1-10 requests a second."""
     pool = data.x_all[rng.permutation(len(data.x_all))]
@@ -113,11 +152,12 @@ def bulk(data: Dataset, rng: np.random.Generator, remaining_s: float) -> Traffic
 
 @dataclass(frozen=True)
 class AttackRun:
-    """One attacking client: its attack, model, identity and what the attack achieved."""
+    """One attacker: its attack, variant, model, API keys and what the attack achieved."""
 
     kind: str
+    variant: str
     model_id: str
-    client_id: str
+    client_ids: tuple[str, ...]
     queries: int
     requests: int
     requests_per_s: float
@@ -134,7 +174,7 @@ class Cast:
     def benign(self, kind: str, model_id: str) -> Actor:
         rng, start = self.casting.child_rng(), self.casting.start_s()
         make = bulk if kind == "bulk" else BENIGN_KINDS[kind]
-        traffic = make(target(model_id).data, rng, self.plan.duration_s - start)
+        traffic = make(target(model_id).data, rng, self.plan.duration_s - start, target(model_id).proba)
         endpoint = Endpoint(target(model_id), top1=bool(self.casting.rng.random() < self.plan.top1_share))
         return Actor(
             kind=kind,
@@ -147,26 +187,37 @@ class Cast:
             attack=False,
         )
 
-    def attack(self, kind: str, model_id: str) -> tuple[Actor, AttackRun]:
-        """Run the attack now (it must see answers); the actor replays its logged requests."""
-        spec, rng = ATTACKS[kind], self.casting.child_rng()
+    def attack(self, kind: str, model_id: str, variant: str = "plain") -> tuple[Actor, AttackRun]:
+        """Run the attack now under ``variant`` (it must see answers); the actor replays its logged requests
+        on the variant's schedule."""
+        spec, rng, served = ATTACKS[kind], self.casting.child_rng(), target(model_id)
         rate = float(rng.uniform(*REQUESTS_PER_S))
-        log = QueryLog(Cadence(1.0 / rate, SCRIPT_CV), ROW_S, int(rng.integers(*self.plan.budget)), rng, MAX_ROWS)
+        disguise = variants.disguise(variant, served.data, rng, served.proba)
+        budget = int(rng.integers(*self.plan.budget)) * variants.budget_factor(variant, disguise)
+        log = QueryLog(Cadence(1.0 / rate, SCRIPT_CV), ROW_S, budget, rng, MAX_ROWS)
+        endpoint = Endpoint(served, spec.top1 or variant == "top1", disguise)
         with seeded_numpy(rng):
-            outcome = run_quietly(spec.run, Endpoint(target(model_id), spec.top1), log, rng)
-        identity = self.casting.identity("script")
+            outcome = run_quietly(spec.run, endpoint, log, rng)
+        start = self.casting.start_s()
+        schedule = variants.schedule(variant, log.n_queries, self.plan.duration_s - start, rng)
+        identities = [self.casting.identity("script") for _ in range(schedule.n_keys)]
+        client_ids = [identity.client_id for identity in identities]
         actor = Actor(
             kind=kind,
             model_id=model_id,
-            identities=[identity],
+            identities=identities,
             served=iter(log.chunks),
             n_events=log.n_queries,
-            start_s=self.casting.start_s(),
+            start_s=start,
             jitter_rng=self.casting.child_rng(),
             attack=True,
+            variant=variant,
+            group=variants.group_of(variant, client_ids),
             target_class=outcome.target_class,
+            schedule=schedule,
         )
-        return actor, AttackRun(kind, model_id, identity.client_id, log.n_queries, log.requests, rate, outcome)
+        run = AttackRun(kind, variant, model_id, tuple(client_ids), log.n_queries, log.requests, rate, outcome)
+        return actor, run
 
 
 @contextmanager
@@ -213,21 +264,30 @@ def run_quietly(attack: Attack, endpoint: Endpoint, log: QueryLog, rng: np.rando
         art_logger.setLevel(level)
 
 
-def write_real_attacks(plan: Plan, directory: Path, seed: int = 0) -> tuple[Path, Path, list[AttackRun]]:
-    """Run every attack, cast the benign clients, and write ``<plan>.jsonl`` and ``<plan>.truth.jsonl``."""
+def write_real_attacks(
+    plan: Plan, directory: Path, seed: int = 0, attacks: bool = True
+) -> tuple[Path, Path, list[AttackRun]]:
+    """Cast the benign clients, run every attack (plainly on every model it fits, then under every variant
+    of the plan), and write ``<plan>.jsonl`` and ``<plan>.truth.jsonl``. With ``attacks=False`` only the
+    benign clients are written (the same ones as with attacks, for the same seed), as ``<plan>-benign``:
+    a calibration sample, or a held-out benign timeline with another seed."""
+    if not attacks:
+        plan = plan.benign_only()
     cast = Cast(plan, seed)
-    actors, runs = [], []
-    for kind, spec in ATTACKS.items():
-        for model_id in MODELS:
-            if spec.fits(target(model_id).data):
-                for _ in range(plan.attackers):
-                    actor, run = cast.attack(kind, model_id)
-                    runs.append(run)
-                    if actor.n_events:
-                        actors.append(actor)
-    for model_id in MODELS:
-        for kind, count in plan.benign.items():
-            actors.extend(cast.benign(kind, model_id) for _ in range(count))
+    actors = [cast.benign(kind, model_id) for model_id in MODELS for kind, count in plan.benign.items() for _ in range(count)]
+    runs = []
+    with threadpool_limits(1, "blas"):  # BLAS threads only slow the attackers' small fits down
+        for kind, spec in ATTACKS.items():
+            fitting = [model_id for model_id in MODELS if spec.fits(target(model_id).data)]
+            played = [(model_id, "plain") for model_id in fitting for _ in range(plan.attackers)]
+            for offset, variant in enumerate(variants.VARIANTS):
+                if applies(spec, variant):
+                    played += [(fitting[(i + offset) % len(fitting)], variant) for i in range(plan.variants.get(variant, 0))]
+            for model_id, variant in played:
+                actor, run = cast.attack(kind, model_id, variant)
+                runs.append(run)
+                if actor.n_events:
+                    actors.append(actor)
     directory.mkdir(parents=True, exist_ok=True)
     events_path, truth_path = directory / f"{plan.name}.jsonl", directory / f"{plan.name}.truth.jsonl"
     with open(truth_path, "w", encoding="utf-8") as out:

@@ -10,10 +10,14 @@ not all smooth.
 
 ART never touches a model directly. It holds a :class:`LoggedModel` (an
 scikit-learn classifier that forwards to the real one) inside ART's own
-``ScikitlearnClassifier``; every row of every ``predict`` call is answered by
-an :class:`Endpoint` and recorded in the attacker's :class:`QueryLog` as the
-simulator's served chunks ``(gaps, inputs, answers)``, so the events are
-written exactly as the simulator writes its own. An attack that needs class
+``ScikitlearnClassifier``; every ``predict`` call goes through an
+:class:`Endpoint`, which puts the attacker's variant disguise on it (probe
+noise, blinded copies, cover queries: ``detector.simulator.variants``, the
+same code the simulator's attackers use), serves the rows actually sent,
+records them in the attacker's :class:`QueryLog` as the simulator's served
+chunks ``(gaps, inputs, answers)`` (so the events are written exactly as
+the simulator writes its own), and hands ART the answers the disguise makes
+of them: the attack runs on what it really got back. An attack that needs class
 gradients gets :class:`FiniteDifferenceClassifier`, whose gradients are
 central differences computed through the logged ``predict``: every probe a
 black-box attacker would send is in the log.
@@ -38,9 +42,11 @@ from sklearn.neural_network import MLPClassifier
 from sklearn.svm import SVC
 from threadpoolctl import threadpool_limits
 
+from benchmarks.art_answers import Proba, answerer
 from detector.simulator.api import Answers
 from detector.simulator.datasets import Dataset, dataset
 from detector.simulator.traffic import Cadence, Served
+from detector.simulator.variants import Disguise
 
 CLIP = (0.0, 1.0)
 """Every model's input range."""
@@ -73,11 +79,13 @@ def unit_scaled(data: Dataset) -> Dataset:
 
 @dataclass(frozen=True, eq=False)
 class Target:
-    """A trained model served under ``model_id``, and the data it was trained on."""
+    """A trained model served under ``model_id``, the data it was trained on, and its ``predict_proba``
+    as the API computes it (:func:`benchmarks.art_answers.answerer`)."""
 
     model_id: str
     data: Dataset
     model: ClassifierMixin
+    proba: Proba
 
     @property
     def accuracy(self) -> float:
@@ -108,22 +116,43 @@ def target(model_id: str) -> Target:
     with warnings.catch_warnings(), threadpool_limits(1, "blas"):
         warnings.simplefilter("ignore", ConvergenceWarning)
         model.fit(data.x_train, data.y_train)
-    return Target(model_id, data, model)
+    return Target(model_id, data, model, answerer(model))
 
 
 @dataclass(frozen=True)
 class Endpoint:
-    """A model behind an API of one style: every class score, or (``top1``) only the top label and its confidence."""
+    """A model behind an API of one style (every class score, or ``top1``: only the top label and its
+    confidence), as one client reaches it: through its variant's ``disguise``, if any."""
 
     target: Target
     top1: bool = False
+    disguise: Disguise | None = None
 
     def answer(self, x: np.ndarray) -> Answers:
         """Serve a batch of flat inputs (n, n_features), as the simulator's ``ModelAPI`` does."""
-        scores = self.target.model.predict_proba(x)
+        scores = self.target.proba(x)
         labels = scores.argmax(axis=1)
         confidence = scores[np.arange(len(scores)), labels]
         return Answers(None if self.top1 else scores, labels, confidence, scores.shape[1])
+
+    def query(self, x: np.ndarray, log: QueryLog) -> Answers:
+        """One ``predict`` call of the attack: disguise its rows, serve and log what is sent, and return
+        the answers the attack gets (also kept in ``log.seen``).
+
+        >>> from detector.simulator.variants import Blinded
+        >>> t = target("art-cancer-logreg:1")
+        >>> endpoint = Endpoint(t, disguise=Blinded(t.data, 3, 0.0, 0.02, 0.005, np.random.default_rng(0)))
+        >>> log = QueryLog(Cadence(0.1, 0.3), 0.005, 1000, np.random.default_rng(0))
+        >>> seen = endpoint.query(t.data.x_held_out[:2], log)
+        >>> len(seen), log.n_queries  # two probes, each sent as three blinded copies
+        (2, 6)
+        """
+        sent, reduce = (x, None) if self.disguise is None else self.disguise(x)
+        answers = self.answer(sent)
+        log.record(sent, answers)
+        seen = answers if reduce is None else reduce(answers)
+        log.seen.append(seen)
+        return seen
 
 
 class QueryBudgetSpent(Exception):
@@ -138,7 +167,8 @@ class QueryLog:
     API's batch limit). Each request waits a gap drawn from ``between_calls``
     after the previous one, then its rows are served ``row_s`` apart (rows of
     a batch get nearly the same time). Once ``budget`` rows are served the
-    next request raises :class:`QueryBudgetSpent`.
+    next request raises :class:`QueryBudgetSpent`. ``seen`` holds the answers
+    the attack got back (after its variant's disguise), one per call.
 
     >>> log = QueryLog(Cadence(0.1, 0.3), 0.005, 250, np.random.default_rng(0), max_rows=100)
     >>> endpoint = Endpoint(target("art-cancer-logreg:1"))
@@ -157,6 +187,7 @@ class QueryLog:
     rng: np.random.Generator
     max_rows: int = 100
     chunks: list[Served] = field(default_factory=list)
+    seen: list[Answers] = field(default_factory=list)
     n_queries: int = 0
 
     @property
@@ -179,7 +210,8 @@ class QueryLog:
 class LoggedModel(ClassifierMixin, BaseEstimator):
     """An scikit-learn classifier that answers through ``endpoint`` and logs every row.
 
-    From a top-1 endpoint the caller gets one-hot labels, all such an API tells.
+    From a top-1 endpoint the caller gets what such an API tells: the label's confidence, and the rest
+    shared by the other classes (:meth:`Answers.estimates`; the top class is the label).
     """
 
     def __init__(self, endpoint: Endpoint, log: QueryLog) -> None:
@@ -193,11 +225,7 @@ class LoggedModel(ClassifierMixin, BaseEstimator):
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
         flat = np.asarray(x, dtype=np.float64).reshape(len(x), -1)
-        answers = self.endpoint.answer(flat)
-        self.log.record(flat, answers)
-        if answers.scores is None:
-            return np.eye(answers.n_classes)[answers.labels]
-        return answers.scores
+        return self.endpoint.query(flat, self.log).estimates()
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         return self.predict_proba(x).argmax(axis=1)

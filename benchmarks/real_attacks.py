@@ -4,8 +4,12 @@ The Adversarial Robustness Toolbox's implementations of HopSkipJump, the
 Boundary attack, Sign-OPT, ZOO, SimBA, Square, MI-Face, Knockoff Nets and
 label-only membership inference (plus Papernot's Jacobian augmentation,
 built from ART estimators) attack four small scikit-learn models through a
-logging layer that writes every query as an inference event; benign clients
-of every simulator kind (and bulk scoring jobs) share the timeline. The file
+logging layer that writes every query as an inference event, each attack
+plainly and under every attacker variant of the simulator (noise and
+blinding act inside the attack's query loop, cover and mixed keys add
+benign queries there, slow and split schedules act on the logged stream);
+benign clients of every simulator kind (and bulk scoring jobs) share the
+timeline. The file
 is replayed through the real pipeline into SQLite, and the report is
 ``benchmarks.detection``'s: per attack kind the clients alerted and queries
 to the first alert, per benign kind the false-positive rate; then per
@@ -17,6 +21,7 @@ the attacks work on these models, and the detector runs with its defaults.
 
     pip install -e '.[bench]'
     python -m benchmarks.real_attacks [--quick] [--seed N]
+    python -m benchmarks.real_attacks --benign-only [--quick] --seed 1001   # benign clients alone
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from benchmarks.detection import ClientRecord, attack_rows, benign_rows, fmt, print_report, replay_and_judge
+from benchmarks.detection import ClientRecord, attack_rows, benign_rows, fmt, group_rows, print_report, replay_and_judge
 from benchmarks.report import WORKDIR, say, write_results
 from benchmarks.window_features import features_at_end, percentiles
 from detector.assembly import load_ruleset
@@ -45,22 +50,24 @@ MISSING_ART = "adversarial-robustness-toolbox is not installed; install the benc
 
 
 def client_rows(runs: list[AttackRun], clients: dict[tuple[str, str], ClientRecord]) -> list[dict]:
-    """One row per attacking client: its attack, pace, detection and what the attack achieved."""
+    """One row per attacker: its attack, variant, pace, detection (the first alert of any of its keys, as
+    that key's query count) and what the attack achieved."""
     rows = []
     for run in runs:
-        record = clients.get((run.model_id, run.client_id))
-        first = None if record is None or record.first_alert_index is None else record.first_alert_index + 1
+        records = [clients[key] for key in ((run.model_id, c) for c in run.client_ids) if key in clients]
+        firsts = [r.first_alert_index + 1 for r in records if r.first_alert_index is not None]
         rows.append(
             {
                 "kind": run.kind,
+                "variant": run.variant,
                 "model_id": run.model_id,
-                "client_id": run.client_id,
+                "client_ids": list(run.client_ids),
                 "queries": run.queries,
                 "requests": run.requests,
                 "requests_per_s": run.requests_per_s,
-                "detected": first is not None,
-                "queries_to_first_alert": first,
-                "detectors": sorted(record.detectors) if record else [],
+                "detected": bool(firsts),
+                "queries_to_first_alert": min(firsts, default=None),
+                "detectors": sorted(set().union(*(r.detectors for r in records))),
                 "result": run.outcome.result,
             }
         )
@@ -70,10 +77,11 @@ def client_rows(runs: list[AttackRun], clients: dict[tuple[str, str], ClientReco
 def print_clients(rows: list[dict], out=sys.stdout) -> None:
     out.write(
         table(
-            ["attack", "model", "queries", "requests", "req/s", "1st alert at", "detectors", "attack result"],
+            ["attack", "variant", "model", "queries", "requests", "req/s", "1st alert at", "detectors", "attack result"],
             [
                 [
                     r["kind"],
+                    r["variant"],
                     r["model_id"],
                     r["queries"],
                     r["requests"],
@@ -103,18 +111,23 @@ def missed_analysis(events: Path, clients: dict[tuple[str, str], ClientRecord], 
     by_kind: dict[str, list[dict[str, float]]] = defaultdict(list)
     for key in missed:
         if key in found:
-            by_kind[clients[key].truth["kind"]].append(found[key])
+            by_kind[_label(clients[key])].append(found[key])
     return {
         "benign": percentiles((found[key] for key in benign if key in found), names),
         "missed": {kind: {name: _median(rows, name) for name in names} for kind, rows in sorted(by_kind.items())},
         "missed_count": {kind: len(rows) for kind, rows in sorted(by_kind.items())},
         "missed_clients": [
-            {"kind": clients[key].truth["kind"], "model_id": key[0], "client_id": key[1], "features": found[key]}
+            {"kind": _label(clients[key]), "model_id": key[0], "client_id": key[1], "features": found[key]}
             for key in missed
             if key in found
         ],
         "rules": {rule.id: str(rule.condition) + ("" if rule.enabled else " (disabled)") for rule in load_ruleset(settings)},
     }
+
+
+def _label(record: ClientRecord) -> str:
+    """``family/variant`` of an attacking client."""
+    return f"{record.truth['kind']}/{record.truth.get('variant') or 'plain'}"
 
 
 def _median(rows: list[dict[str, float]], name: str) -> float | None:
@@ -144,15 +157,15 @@ def print_analysis(analysis: dict, out=sys.stdout) -> None:
         out.write(f"  {rule_id}: {condition}\n")
 
 
-def run(plan_name: str, seed: int, workdir: Path, settings: Settings) -> dict:
+def run(plan_name: str, seed: int, workdir: Path, settings: Settings, attacks: bool = True) -> dict:
     from benchmarks.art_scenario import PLANS, write_real_attacks
 
-    plan = PLANS[plan_name]
-    say(f"running the attacks and writing {plan.name!r} to {workdir} ...")
+    plan = PLANS[plan_name] if attacks else PLANS[plan_name].benign_only()
+    say(f"{'running the attacks and ' if attacks else ''}writing {plan.name!r} to {workdir} ...")
     started = time.perf_counter()
-    events, truth, runs = write_real_attacks(plan, workdir, seed)
+    events, truth, runs = write_real_attacks(plan, workdir, seed, attacks)
     generated = time.perf_counter() - started
-    say(f"replaying {events} ...")
+    say(f"written in {generated:.0f} s; replaying {events} ...")
     summary, clients, n_alerts = replay_and_judge(events, truth, workdir / f"{plan.name}.db", settings)
     say("features at the end of the windows of missed attackers and benign clients ...")
     return {
@@ -163,6 +176,7 @@ def run(plan_name: str, seed: int, workdir: Path, settings: Settings) -> dict:
         "generate_s": generated,
         "alerts": n_alerts,
         "attacks": attack_rows(clients),
+        "groups": group_rows(clients),
         "benign": benign_rows(clients),
         "clients": client_rows(runs, clients),
         "missed_analysis": missed_analysis(events, clients, settings),
@@ -173,12 +187,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="a smaller timeline (one client per attack and model)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--benign-only", action="store_true", help="the plan's benign clients alone (a calibration timeline)")
     parser.add_argument("--workdir", type=Path, default=WORKDIR)
     parser.add_argument("--out", type=Path, default=None, help="JSON report (default benchmarks/results/real_attacks.json)")
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore", message="PyTorch not found")  # ART's notice that its torch parts are off
     try:
-        report = run("quick" if args.quick else "full", args.seed, args.workdir, Settings())
+        report = run("quick" if args.quick else "full", args.seed, args.workdir, Settings(), not args.benign_only)
     except ModuleNotFoundError as error:
         if error.name != "art" and not str(error.name).startswith("art."):
             raise

@@ -135,7 +135,7 @@ class Casting:
             jitter_rng=self.child_rng(),
             attack=True,
             variant=variant,
-            group=f"{variant}:{identities[0].client_id}" if len(identities) > 1 else None,
+            group=variants.group_of(variant, [identity.client_id for identity in identities]),
             target_class=target,
             schedule=schedule,
         )

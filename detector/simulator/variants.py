@@ -216,6 +216,15 @@ def relay(probe: Probe, disguised: Disguise) -> Probe:
         return
 
 
+def group_of(variant: str, client_ids: list[str]) -> str | None:
+    """The group name of an attacker's keys in the truth file (None for one key): the variant and its first key.
+
+    >>> group_of("split", ["key_a", "key_b"]), group_of("slow", ["key_c"])
+    ('split:key_a', None)
+    """
+    return f"{variant}:{client_ids[0]}" if len(client_ids) > 1 else None
+
+
 def budget_factor(variant: str, disguised: Disguise | None) -> int:
     """How many times a plain client's budget a ``variant`` client sends, so that its attack gets as far.
 

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import dataclasses
 import heapq
-import json
 import random
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+
+import orjson
 
 from detector.simulator.actors import Actor, ClientTruth, events
 from detector.simulator.plan import cast
@@ -53,12 +54,12 @@ def generate(scenario: str | Scenario, seed: int = 0) -> tuple[Iterator[dict[str
 
 
 def json_line(obj: object) -> str:
-    """One compact JSON line, as the scenario files hold them.
+    """One compact JSON line, as the scenario files hold them (orjson: a tenth of the standard library's time).
 
     >>> json_line({"a": [1, 2]})
     '{"a":[1,2]}\\n'
     """
-    return json.dumps(obj, separators=(",", ":")) + "\n"
+    return orjson.dumps(obj, option=orjson.OPT_APPEND_NEWLINE).decode()
 
 
 def write_scenario(scenario: str | Scenario, directory: str | Path, seed: int = 0) -> tuple[Path, Path]:
