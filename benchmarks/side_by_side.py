@@ -39,15 +39,13 @@ import orjson
 from benchmarks.baselines import BASELINES, Key, read_events
 from benchmarks.detection import ClientRecord, attack_rows, benign_rows, fmt, load_clients, replay_and_judge
 from benchmarks.real_attacks import MISSING_ART
-from benchmarks.report import WORKDIR, print_table, say, write_results
+from benchmarks.report import WORKDIR, print_table, say, timed, write_results
 from detector.settings import Settings
 from detector.simulator import SCENARIOS, Scenario, write_scenario
 
 DEFAULTS = "ours (defaults)"
 CALIBRATED = "ours (calibrated)"
 CALIBRATION_SEED_OFFSET = 1000
-QUICK_SHARE = 5
-"""``--quick``: a fifth of the full timeline's benign clients, one attacker per kind and variant."""
 
 Clients = dict[Key, ClientRecord]
 
@@ -63,19 +61,15 @@ class Timelines:
 
 
 def simulator_scenarios(quick: bool) -> tuple[Scenario, Scenario]:
-    """The test scenario (``standard``'s benign clients and attackers with every ``careful`` variant) and its
-    benign-only twin for calibration; ``quick`` scales clients, budgets and duration down."""
+    """The test scenario, every attack kind under every attacker variant (``careful``'s attackers) among
+    benign clients of every kind, and its benign-only twin for calibration. Full: ``standard``'s ~1,000
+    benign clients and its plain attackers besides; quick: ``careful``'s ~220 and half its attack budgets."""
     standard, careful = SCENARIOS["standard"], SCENARIOS["careful"]
-    test = Scenario(
-        "side-by-side-quick" if quick else "side-by-side",
-        duration_s=careful.duration_s / 2 if quick else careful.duration_s,
-        benign={kind: max(1, count // QUICK_SHARE) if quick else count for kind, count in standard.benign.items()},
-        attacks={kind: 1 if quick else count for kind, count in standard.attacks.items()},
-        careful={variant: 1 if quick else count for variant, count in careful.careful.items()},
-        top1_share=careful.top1_share,
-        budget_scale=0.5 if quick else 1.0,
-    )
-    return test, dataclasses.replace(test, name=f"{test.name}-calibration", attacks={}, careful={})
+    if quick:
+        test = dataclasses.replace(careful, name="side-by-side-quick", budget_scale=careful.budget_scale / 2)
+    else:
+        test = dataclasses.replace(careful, name="side-by-side", benign=standard.benign, attacks=standard.attacks)
+    return test, test.benign_only()
 
 
 def simulator_timelines(quick: bool, seed: int, workdir: Path) -> Timelines:
@@ -153,11 +147,10 @@ def judged(template: Clients, flags: dict[Key, int | None], detector: str) -> Cl
     return judged_clients
 
 
-def timed(label: str, action: Callable[[], object]) -> tuple[object, float]:
+def step(label: str, action: Callable[[], object]) -> tuple[object, float]:
+    """``action()`` and its wall seconds, announced on stderr before and after."""
     say(f"  {label} ...")
-    started = time.perf_counter()
-    result = action()
-    seconds = time.perf_counter() - started
+    seconds, result = timed(action)
     say(f"  {label}: {seconds:.0f} s")
     return result, seconds
 
@@ -183,16 +176,16 @@ def calibrated_runs(
     With ``only``, just those test clients are judged: a per-client baseline then runs on their events alone."""
     runs = Runs()
     output, database = workdir / f"{calibration.stem}.yaml", workdir / "ours-calibrated.db"
-    settings, fit_s = timed(f"{CALIBRATED}: calibrate", lambda: calibrated_settings([calibration], target_fpr, output))
+    settings, fit_s = step(f"{CALIBRATED}: calibrate", lambda: calibrated_settings([calibration], target_fpr, output))
     if settings is not None:
-        runs.clients[CALIBRATED], run_s = timed(CALIBRATED, lambda: ours(timelines, database, settings))
+        runs.clients[CALIBRATED], run_s = step(CALIBRATED, lambda: ours(timelines, database, settings))
         runs.seconds[CALIBRATED] = {"fit": fit_s, "run": run_s}
     template = load_clients(timelines.test, timelines.test_truth)
     for name, make in BASELINES.items():
         baseline = make()
-        _, fit_s = timed(f"{name}: fit", lambda: baseline.fit(read_events(calibration), target_fpr))
+        _, fit_s = step(f"{name}: fit", lambda: baseline.fit(read_events(calibration), target_fpr))
         wanted = (lambda key: True) if only is None or baseline.cross_client else only.__contains__
-        flags, run_s = timed(f"{name}: run", lambda: baseline.run(events_of(timelines.test, wanted)))
+        flags, run_s = step(f"{name}: run", lambda: baseline.run(events_of(timelines.test, wanted)))
         runs.clients[name] = judged(template, flags, name)
         runs.seconds[name] = {"fit": fit_s, "run": run_s}
         runs.thresholds[name] = dict(baseline.thresholds)
@@ -236,7 +229,7 @@ def bench_report(bench: str, quick: bool, seed: int, workdir: Path, target_fpr: 
     folder.mkdir(parents=True, exist_ok=True)
     timelines = BENCHES[bench](quick, seed, folder)
     written_s = time.perf_counter() - started
-    defaults, run_s = timed(DEFAULTS, lambda: ours(timelines, folder / "ours.db", Settings()))
+    defaults, run_s = step(DEFAULTS, lambda: ours(timelines, folder / "ours.db", Settings()))
     runs = calibrated_runs(timelines.calibration, timelines, folder, target_fpr)
     results = {DEFAULTS: defaults, **runs.clients}
     report = {
@@ -315,29 +308,6 @@ def print_report(report: dict) -> None:
         ["detector", "calibrate", "run on the test timeline"],
         [[name, fmt(s.get("fit")), fmt(s["run"])] for name, s in report["seconds"].items()],
     )
-
-
-def summary(results: dict) -> list[tuple[str, str, str]]:
-    """(figure, value, target) lines for the suite's closing summary: per bench and detector, the mean share of
-    attack kinds detected and the benign clients flagged overall.
-
-    >>> row = {"kind": "ALL", "by_detector": {"prada": {"fp_rate": 0.01}}}
-    >>> report = {"bench": "simulator", "target_fpr": 0.01, "detectors": ["prada"], "benign": [row],
-    ...           "attacks": [{"by_detector": {"prada": {"detected": 0.5}}}, {"by_detector": {"prada": {"detected": 1.0}}}]}
-    >>> summary({"benches": [report]})
-    [('side by side, simulator: attack kinds detected (mean)', 'prada 75%', '-'), \
-('side by side, simulator: benign clients flagged', 'prada 1.0%', 'calibrated to 1.0%')]
-    """
-    lines = []
-    for report in results["benches"]:
-        detectors, overall = report["detectors"], next(row for row in report["benign"] if row["kind"] == "ALL")
-        detected = {d: [row["by_detector"][d]["detected"] for row in report["attacks"]] for d in detectors}
-        shares = ", ".join(f"{d} {sum(v) / max(len(v), 1):.0%}" for d, v in detected.items())
-        flagged = ", ".join(f"{d} {overall['by_detector'][d]['fp_rate']:.1%}" for d in detectors)
-        lines.append((f"side by side, {report['bench']}: attack kinds detected (mean)", shares, "-"))
-        lines.append((f"side by side, {report['bench']}: benign clients flagged", flagged,
-                      f"calibrated to {report['target_fpr']:.1%}"))  # fmt: skip
-    return lines
 
 
 def main(argv: list[str] | None = None) -> int:
