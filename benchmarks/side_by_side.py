@@ -9,9 +9,9 @@ For each bench (the simulator's attackers, or real attack code from ART):
    calibration file the replay then reads), each baseline by its ``fit``;
 3. ours with its shipped defaults, ours calibrated, Stateful Detection
    (Chen et al. 2020), PRADA (Juuti et al. 2019) and Blacklight (Li et al.
-   2022) over the test events: per attack kind (and variant) the share
-   detected and the median queries to the first alert, per benign kind and
-   overall the share of clients flagged;
+   2022) over the test events: per attack kind and attacker variant, and
+   per group of variants, the share detected and the median queries to the
+   first alert; per benign kind and overall the share of clients flagged;
 4. with ``--leave-one-out``, per benign kind: calibrate everyone again
    without that kind's clients and report its false-positive rate on the
    test timeline, i.e. how a threshold holds on traffic it was not set on.
@@ -37,7 +37,7 @@ from pathlib import Path
 import orjson
 
 from benchmarks.baselines import BASELINES, Key, read_events
-from benchmarks.detection import ClientRecord, attack_rows, benign_rows, fmt, load_clients, replay_and_judge
+from benchmarks.detection import ClientRecord, attack_rows, benign_rows, detection_rows, fmt, group_rows, load_clients
 from benchmarks.real_attacks import MISSING_ART
 from benchmarks.report import WORKDIR, print_table, say, timed, write_results
 from detector.settings import Settings
@@ -48,6 +48,8 @@ CALIBRATED = "ours (calibrated)"
 CALIBRATION_SEED_OFFSET = 1000
 
 Clients = dict[Key, ClientRecord]
+Rows = dict[str, list[dict]]
+"""A detector's judgement of the test timeline: ``benchmarks.detection``'s ``attacks``, ``groups``, ``benign`` rows."""
 
 
 @dataclass(frozen=True)
@@ -81,13 +83,14 @@ def simulator_timelines(quick: bool, seed: int, workdir: Path) -> Timelines:
 
 
 def real_timelines(quick: bool, seed: int, workdir: Path) -> Timelines:
-    """The real-attack benchmark's timeline, and its plan with no attackers for calibration."""
+    """The real-attack benchmark's timeline, and its benign-only twin for calibration."""
     from benchmarks.art_scenario import PLANS, write_real_attacks
 
     plan = PLANS["quick" if quick else "full"]
-    benign_only = dataclasses.replace(plan, name=f"{plan.name}-calibration", attackers=0)
-    say(f"writing {benign_only.name!r} (seed {seed + CALIBRATION_SEED_OFFSET}) ...")
-    calibration_events, calibration_truth, _ = write_real_attacks(benign_only, workdir, seed + CALIBRATION_SEED_OFFSET)
+    say(f"writing {plan.benign_only().name!r} (seed {seed + CALIBRATION_SEED_OFFSET}) ...")
+    calibration_events, calibration_truth, _ = write_real_attacks(
+        plan, workdir, seed + CALIBRATION_SEED_OFFSET, attacks=False
+    )
     say(f"running the attacks and writing {plan.name!r} (seed {seed}) ...")
     test_events, test_truth, _ = write_real_attacks(plan, workdir, seed)
     return Timelines(calibration_events, calibration_truth, test_events, test_truth)
@@ -136,15 +139,16 @@ def calibrated_settings(paths: list[Path], target_fpr: float, output: Path) -> S
     return Settings(calibration_file=output)
 
 
-def judged(template: Clients, flags: dict[Key, int | None], detector: str) -> Clients:
-    """The test clients' records with a baseline's first flags as their first alerts."""
-    judged_clients = {}
+def judged_rows(template: Clients, flags: dict[Key, int | None], detector: str) -> Rows:
+    """A baseline's first flags as the test clients' first alerts, judged as the detection benchmark judges
+    ours: its ``attacks``, ``groups`` and ``benign`` rows."""
+    clients = {}
     for key, record in template.items():
         first = flags.get(key)
-        judged_clients[key] = dataclasses.replace(
+        clients[key] = dataclasses.replace(
             record, first_alert_index=first, detectors=set() if first is None else {detector}, named_clients=set()
         )
-    return judged_clients
+    return {"attacks": attack_rows(clients), "groups": group_rows(clients), "benign": benign_rows(clients)}
 
 
 def step(label: str, action: Callable[[], object]) -> tuple[object, float]:
@@ -155,16 +159,16 @@ def step(label: str, action: Callable[[], object]) -> tuple[object, float]:
     return result, seconds
 
 
-def ours(timelines: Timelines, database: Path, settings: Settings) -> Clients:
-    """Our detector's judged test clients: a replay of the test timeline into a fresh SQLite file."""
-    return replay_and_judge(timelines.test, timelines.test_truth, database, settings)[1]
+def ours(timelines: Timelines, database: Path, settings: Settings) -> Rows:
+    """Our detector's rows: a replay of the test timeline into a fresh SQLite file, judged."""
+    return detection_rows(timelines.test, timelines.test_truth, settings, database)
 
 
 @dataclass
 class Runs:
-    """Each detector's judged test clients, its wall seconds (calibrate, run) and the baselines' thresholds."""
+    """Each detector's rows on the test timeline, its wall seconds (calibrate, run) and the baselines' thresholds."""
 
-    clients: dict[str, Clients] = dataclasses.field(default_factory=dict)
+    rows: dict[str, Rows] = dataclasses.field(default_factory=dict)
     seconds: dict[str, dict[str, float]] = dataclasses.field(default_factory=dict)
     thresholds: dict[str, dict[str, float]] = dataclasses.field(default_factory=dict)
 
@@ -173,12 +177,12 @@ def calibrated_runs(
     calibration: Path, timelines: Timelines, workdir: Path, target_fpr: float, only: set[Key] | None = None
 ) -> Runs:
     """Ours and every baseline calibrated on ``calibration`` at ``target_fpr``, then run on the test timeline.
-    With ``only``, just those test clients are judged: a per-client baseline then runs on their events alone."""
+    With ``only``, just those test clients matter: a per-client baseline then runs on their events alone."""
     runs = Runs()
     output, database = workdir / f"{calibration.stem}.yaml", workdir / "ours-calibrated.db"
     settings, fit_s = step(f"{CALIBRATED}: calibrate", lambda: calibrated_settings([calibration], target_fpr, output))
     if settings is not None:
-        runs.clients[CALIBRATED], run_s = step(CALIBRATED, lambda: ours(timelines, database, settings))
+        runs.rows[CALIBRATED], run_s = step(CALIBRATED, lambda: ours(timelines, database, settings))
         runs.seconds[CALIBRATED] = {"fit": fit_s, "run": run_s}
     template = load_clients(timelines.test, timelines.test_truth)
     for name, make in BASELINES.items():
@@ -186,28 +190,28 @@ def calibrated_runs(
         _, fit_s = step(f"{name}: fit", lambda: baseline.fit(read_events(calibration), target_fpr))
         wanted = (lambda key: True) if only is None or baseline.cross_client else only.__contains__
         flags, run_s = step(f"{name}: run", lambda: baseline.run(events_of(timelines.test, wanted)))
-        runs.clients[name] = judged(template, flags, name)
+        runs.rows[name] = judged_rows(template, flags, name)
         runs.seconds[name] = {"fit": fit_s, "run": run_s}
         runs.thresholds[name] = dict(baseline.thresholds)
     return runs
 
 
-def merged(rows_by_detector: dict[str, list[dict]], fields: Iterable[str]) -> list[dict]:
-    """One row per kind with each detector's ``fields``, in the first detector's kind order."""
-    by_kind: dict[str, dict] = {}
+def merged(rows_by_detector: dict[str, list[dict]], label: str, fields: Iterable[str]) -> list[dict]:
+    """One line per row ``label`` (a kind, a group) with each detector's ``fields``, in the first detector's order."""
+    lines: dict[str, dict] = {}
     for detector, rows in rows_by_detector.items():
         for row in rows:
-            line = by_kind.setdefault(row["kind"], {"kind": row["kind"], "clients": row["clients"], "by_detector": {}})
+            line = lines.setdefault(row[label], {"kind": row[label], "clients": row["clients"], "by_detector": {}})
             line.setdefault("groups", row.get("groups", row["clients"]))
             line["by_detector"][detector] = {field: row.get(field) for field in fields}
-    return list(by_kind.values())
+    return list(lines.values())
 
 
-def leave_one_out(timelines: Timelines, workdir: Path, target_fpr: float, defaults: Clients) -> list[dict]:
+def leave_one_out(timelines: Timelines, workdir: Path, target_fpr: float, defaults: Rows) -> list[dict]:
     """Per benign kind of the calibration sample: every detector calibrated without it, and its test FPR."""
     calibration_truth, test_truth = read_truth(timelines.calibration_truth), read_truth(timelines.test_truth)
     kinds = sorted({row["kind"] for row in calibration_truth.values()})
-    rows = []
+    lines = []
     for number, kind in enumerate(kinds, 1):
         say(f"leave-one-out [{number}/{len(kinds)}]: calibrating without {kind!r}")
         without = write_without(
@@ -215,12 +219,18 @@ def leave_one_out(timelines: Timelines, workdir: Path, target_fpr: float, defaul
         )
         kind_clients = {key for key, row in test_truth.items() if row["kind"] == kind and not row["attack"]}
         runs = calibrated_runs(without, timelines, workdir, target_fpr, only=kind_clients)
-        row = {"kind": kind, "clients": len(kind_clients), "by_detector": {}}
-        for name, clients in {DEFAULTS: defaults, **runs.clients}.items():
-            mine = {key: record for key, record in clients.items() if key in kind_clients}
-            row["by_detector"][name] = {"fp_rate": benign_rows(mine)[0]["fp_rate"] if mine else None}
-        rows.append(row)
-    return rows
+        rows = {DEFAULTS: defaults, **runs.rows}
+        lines.append(
+            {
+                "kind": kind,
+                "clients": len(kind_clients),
+                "by_detector": {
+                    name: {"fp_rate": next((r["fp_rate"] for r in found["benign"] if r["kind"] == kind), None)}
+                    for name, found in rows.items()
+                },
+            }
+        )
+    return lines
 
 
 def bench_report(bench: str, quick: bool, seed: int, workdir: Path, target_fpr: float, with_loo: bool) -> dict:
@@ -231,7 +241,7 @@ def bench_report(bench: str, quick: bool, seed: int, workdir: Path, target_fpr: 
     written_s = time.perf_counter() - started
     defaults, run_s = step(DEFAULTS, lambda: ours(timelines, folder / "ours.db", Settings()))
     runs = calibrated_runs(timelines.calibration, timelines, folder, target_fpr)
-    results = {DEFAULTS: defaults, **runs.clients}
+    results = {DEFAULTS: defaults, **runs.rows}
     report = {
         "bench": bench,
         "quick": quick,
@@ -243,8 +253,9 @@ def bench_report(bench: str, quick: bool, seed: int, workdir: Path, target_fpr: 
         "write_s": written_s,
         "seconds": {DEFAULTS: {"run": run_s}, **runs.seconds},
         "thresholds": runs.thresholds,
-        "attacks": merged({d: attack_rows(c) for d, c in results.items()}, ("detected", "queries_median")),
-        "benign": merged({d: benign_rows(c) for d, c in results.items()}, ("fp_rate", "alerted")),
+        "attacks": merged({d: r["attacks"] for d, r in results.items()}, "kind", ("detected", "queries_median")),
+        "groups": merged({d: r["groups"] for d, r in results.items()}, "group", ("detected", "queries_median")),
+        "benign": merged({d: r["benign"] for d, r in results.items()}, "kind", ("fp_rate", "alerted")),
         "leave_one_out": leave_one_out(timelines, folder, target_fpr, defaults) if with_loo else None,
     }
     report["total_s"] = time.perf_counter() - started
@@ -284,6 +295,14 @@ def print_report(report: dict) -> None:
         [
             [row["kind"], clients_cell(row), *(detection_cell(row["by_detector"].get(d)) for d in detectors)]
             for row in report["attacks"]
+        ],
+    )
+    print_table(
+        f"{where}: per group of attacker variants, attacks pooled",
+        ["variants", "clients", *detectors],
+        [
+            [row["kind"], clients_cell(row), *(detection_cell(row["by_detector"].get(d)) for d in detectors)]
+            for row in report["groups"]
         ],
     )
     print_table(

@@ -26,6 +26,7 @@ def test_every_detector_is_judged_on_the_same_clients(tmp_path: Path, monkeypatc
     (inversion,) = report["attacks"]  # the tiny scenario's one attacker, judged by every detector
     assert inversion["kind"].startswith("inversion") and set(inversion["by_detector"]) == set(report["detectors"])
     assert inversion["by_detector"]["stateful-detection"]["detected"] == 1.0
+    assert [row["kind"] for row in report["groups"]] == ["plain"]  # the variants' group, pooled
     benign = {row["kind"]: row for row in report["benign"]}
     assert set(benign) == {"ALL", *SCENARIOS["tiny"].benign}
     assert set(benign["ALL"]["by_detector"]) == set(report["detectors"])
