@@ -1,4 +1,4 @@
-"""Poison records (not JSON, binary, 5 MB, NaN) all reach the dead-letter topic with their reason,
+"""Poison records (not JSON, binary, 5 MB, NaN, dated in the year 3000, a repeated key) all reach the dead-letter topic with their reason,
 and the worker keeps going."""
 
 from __future__ import annotations
@@ -23,11 +23,16 @@ from tests.worker.harness import (  # noqa: F401 - fixtures
 )
 
 NAN_EVENT = b'{"event_id":"nan-1","ts":1800000000,"client_id":"nan","model_id":"digits:1","input":[NaN],"output":{"label":1}}'
+FUTURE_EVENT = b'{"event_id":"future-1","ts":32503680000,"client_id":"clock","model_id":"digits:1","input":[0,0,0,0,0,0,0,0],"output":{"label":1}}'
+"""Valid but dated in the year 3000: were it believed, every client (the bot too) would look idle."""
+REPEATED_KEY_EVENT = b'{"event_id":"dup-1","ts":1790000000,"client_id":"a","client_id":"b","model_id":"digits:1","output":{"label":1}}'
 POISON = {
     b"not json at all": "not_json",
     b"\x00\xff\xfe binary": "not_utf8",
     b"x" * (5 * 1024 * 1024): "too_large",
     NAN_EVENT: "not_finite",
+    FUTURE_EVENT: "ts_out_of_range",
+    REPEATED_KEY_EVENT: "duplicate_key",
 }
 
 
