@@ -24,6 +24,7 @@ force but the shipped thresholds, and writes what it fits.
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from detector.calibration import Calibration, Thresholds
@@ -32,6 +33,8 @@ from featurizers.state import ClientState, ModelState
 from rules import RuleSet
 
 SHARED_KEY = "thresholds"
+BOUND_CACHE = 4096
+"""Models whose bound rules are cached (least recently used dropped: model ids may churn)."""
 
 
 @dataclass
@@ -84,7 +87,7 @@ class ThresholdPolicy:
         self.min_events = min_events
         self.refit_every = refit_every
         self.max_clients = max_clients
-        self._bound: dict[str, tuple[int, RuleSet]] = {}
+        self._bound: OrderedDict[str, tuple[int, RuleSet]] = OrderedDict()
         self._version = 0
         self.use(ruleset, calibration)
 
@@ -105,9 +108,13 @@ class ThresholdPolicy:
         stamp = self._version * 1_000_003 + (online.fits if online is not None else 0)
         cached = self._bound.get(model.model_id)
         if cached is not None and cached[0] == stamp:
+            self._bound.move_to_end(model.model_id)
             return cached[1]
         ruleset = self.ruleset.bind(self.thresholds_for(model))
         self._bound[model.model_id] = (stamp, ruleset)
+        self._bound.move_to_end(model.model_id)
+        if len(self._bound) > BOUND_CACHE:
+            self._bound.popitem(last=False)
         return ruleset
 
     def thresholds_for(self, model: ModelState) -> Thresholds:
