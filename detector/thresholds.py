@@ -34,7 +34,7 @@ from rules import RuleSet
 
 CONFIDENCE = 0.95
 """Confidence that a fitted threshold's client-level false-positive rate is within the target."""
-MIN_CLIENTS = 30
+MIN_CLIENTS = 100
 """Fewest clients a model needs for a fit at all: below it the model keeps what covers it otherwise."""
 SPARSE_MARGIN = 0.8
 """Where the sample is too small for that confidence: thresholds at this factor of the most extreme
@@ -117,10 +117,10 @@ def fit(extremes: np.ndarray, targets: list[Calibratable], target_fpr: float) ->
     >>> thresholds, info = fit(extremes, targets, 0.01)
     >>> round(thresholds["crowd.crowded"], 3), info["flagged"], info["confident"]
     (0.204, 12, True)
-    >>> thresholds, info = fit(extremes[:50], targets, 0.01)   # too few: a margin beyond the extreme
+    >>> thresholds, info = fit(extremes[:150], targets, 0.01)   # too few: a margin beyond the extreme
     >>> round(thresholds["crowd.crowded"], 3), info["flagged"], info["confident"]
     (0.162, 0, False)
-    >>> fit(extremes[:10], targets, 0.01)[0]   # too few for any fit
+    >>> fit(extremes[:50], targets, 0.01)[0]   # too few for any fit
     {}
     """
     n = extremes.shape[0]

@@ -27,8 +27,13 @@ quieter still:
   input (augmentation, a retry storm, the frames of the last second of a
   camera) cannot crowd its own members; an attack's probes stay crowded by
   the probes it sent before.
+- **Noise on quiet coordinates is not magnified.** Coordinates are scaled by
+  the model's per-coordinate spread, floored at its *median* spread: a
+  coordinate that barely varies in benign traffic (the border pixels of a
+  digit) would otherwise turn a probe's i.i.d. noise of 1% of the range into a
+  large distance, hiding the probes' crowding behind it.
 - **Memory is bounded and small.** Each stored query is the centred, scaled
-  input (:func:`featurizers.gradient_walk.input_scale`) projected to
+  input (:func:`featurizers.gradient_walk.input_scale`, floored as above) projected to
   ``PROJECTION_DIM`` coordinates by a fixed random matrix per model
   (Johnson-Lindenstrauss: distances are kept to a few percent on average) and
   held as float16, in a buffer that grows with the client up to
@@ -45,7 +50,7 @@ import math
 import numpy as np
 
 from featurizers.base import Featurizer, Observation
-from featurizers.gradient_walk import WalkSeries, input_scale, quantile, walk_series
+from featurizers.gradient_walk import InputScale, WalkSeries, input_scale, quantile, walk_series
 from featurizers.ring import Ring
 from featurizers.state import ClientState, ModelState
 
@@ -85,11 +90,28 @@ class Projection:
     True
     """
 
-    __slots__ = ("dim", "matrix")
+    __slots__ = ("dim", "matrix", "version", "weights")
 
     def __init__(self, dim: int, matrix: np.ndarray | None) -> None:
         self.dim = dim
         self.matrix = matrix
+        self.version = -1
+        self.weights = np.ones(dim, dtype=np.float32)
+
+    def floored(self, scale: InputScale) -> np.ndarray:
+        """The scale's weights with every coordinate's spread floored at the median spread (cached per
+        version of the scale).
+
+        >>> p = Projection.for_dim(4)
+        >>> scale = InputScale(4, 10, np.array([0.5, 0.5, 5.0, 0.05], dtype=np.float32), np.zeros(4, np.float32), 0)
+        >>> p.floored(scale).tolist()   # spreads 1, 1, 0.1, 10: the quiet third one weighs as a median one
+        [0.5, 0.5, 0.5, 0.05000000074505806]
+        """
+        if scale.version != self.version:
+            spread = 1.0 / scale.weights
+            self.weights = (1.0 / np.maximum(spread, np.median(spread))).astype(np.float32)
+            self.version = scale.version
+        return self.weights
 
     @classmethod
     def for_dim(cls, dim: int) -> "Projection":
@@ -107,7 +129,7 @@ class Projection:
 
     @property
     def nbytes(self) -> int:
-        return 0 if self.matrix is None else self.matrix.nbytes
+        return (0 if self.matrix is None else self.matrix.nbytes) + self.weights.nbytes
 
 
 class History:
@@ -207,7 +229,7 @@ class Neighbourhood(Featurizer):
     >>> round(replay(walk)["neighbourhood_low"], 2)
     0.13
     >>> round(replay(rng.normal(size=(300, 16)))["neighbourhood_low"], 2)
-    1.0
+    0.97
     >>> retried = np.repeat(rng.normal(size=(100, 16)), 3, axis=0) + 1e-4 * rng.normal(size=(300, 16))
     >>> r = replay(retried)
     >>> round(r["neighbourhood_low"], 2), r["repeat_frac"]
@@ -242,7 +264,7 @@ class Neighbourhood(Featurizer):
             history.repeats += 1
             return
         scale = input_scale(model, dim)
-        point = projection.apply((obs.x - scale.centre) * scale.weights).astype(np.float32)
+        point = projection.apply((obs.x - scale.centre) * projection.floored(scale)).astype(np.float32)
         if history.count:
             diff = history.stored().astype(np.float32) - point
             distances = np.sqrt(np.einsum("ij,ij->i", diff, diff))
