@@ -37,7 +37,7 @@ import numpy as np
 
 from featurizers.base import Featurizer, Observation
 from featurizers.gradient_walk import novel_input
-from featurizers.ring import Ring
+from featurizers.ring import Ring, timed_series
 from featurizers.state import ClientState, ModelState
 
 RESERVOIR = 2048
@@ -221,6 +221,4 @@ class InputDistribution(Featurizer):
         evidence = client.slots.get(self.name)
         if evidence is None:
             return {}
-        rows = evidence.scores.ordered()
-        rows = rows[~np.isnan(rows[:, 1])]
-        return {"off_distribution": (rows[:, 0], rows[:, 1])} if len(rows) else {}
+        return timed_series(evidence.scores, "off_distribution")

@@ -51,7 +51,7 @@ import numpy as np
 
 from featurizers.base import Featurizer, Observation
 from featurizers.gradient_walk import InputScale, WalkSeries, input_scale, quantile, walk_series
-from featurizers.ring import Ring
+from featurizers.ring import Ring, timed_series
 from featurizers.state import ClientState, ModelState
 
 K_NEAREST = 50
@@ -288,6 +288,4 @@ class Neighbourhood(Featurizer):
         history = client.slots.get(self.name)
         if history is None:
             return {}
-        rows = history.values.ordered()
-        rows = rows[~np.isnan(rows[:, 1])]
-        return {"neighbourhood": (rows[:, 0], rows[:, 1])} if len(rows) else {}
+        return timed_series(history.values, "neighbourhood")

@@ -61,3 +61,18 @@ class Ring:
     @property
     def nbytes(self) -> int:
         return self.data.nbytes
+
+
+def timed_series(ring: Ring, name: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """A featurizer's evidence series from a ring of (event time, value) rows, oldest first, values that
+    are NaN left out; empty when none is left.
+
+    >>> r = Ring(3, width=2, dtype=np.float64)
+    >>> for row in ((1.0, 0.5), (2.0, np.nan), (3.0, 0.25)):
+    ...     r.append(row)
+    >>> {k: (t.tolist(), v.tolist()) for k, (t, v) in timed_series(r, "x").items()}
+    {'x': ([1.0, 3.0], [0.5, 0.25])}
+    """
+    rows = ring.ordered()
+    rows = rows[~np.isnan(rows[:, 1])]
+    return {name: (rows[:, 0], rows[:, 1])} if len(rows) else {}

@@ -31,6 +31,14 @@ def check_paths(
     return []
 
 
+def _failed(errors: Sequence[RuleError], what: str) -> int:
+    """Print every error on its own line and the count on stderr; the exit code of a failed check."""
+    for error in errors:
+        print(error)
+    print(f"{len(errors)} error{'' if len(errors) == 1 else 's'} in {what}", file=sys.stderr)
+    return 1
+
+
 def main(argv: Sequence[str] | None = None, *, known_features: Collection[str] | None = None) -> int:
     """Check the files named in ``argv``; 0 when valid, 1 when not (2 for bad usage, from argparse)."""
     parser = argparse.ArgumentParser(prog="inversion-detector rules check", description="Validate rule files the way the detector loads them.")
@@ -43,11 +51,7 @@ def main(argv: Sequence[str] | None = None, *, known_features: Collection[str] |
     try:
         ruleset = load_rules(args.paths, include_builtin=not args.no_builtin, known_features=known_features)
     except RuleLoadError as exc:
-        for error in exc.errors:
-            print(error)
-        count = len(exc.errors)
-        print(f"{count} error{'' if count == 1 else 's'} in rule files", file=sys.stderr)
-        return 1
+        return _failed(exc.errors, "rule files")
     builtin = "" if args.no_builtin else ", built-in rules included"
     print(f"{len(ruleset)} rule{'' if len(ruleset) == 1 else 's'} valid{builtin}")
     if args.calibration:
@@ -56,11 +60,7 @@ def main(argv: Sequence[str] | None = None, *, known_features: Collection[str] |
         try:
             calibration = load_calibration(args.calibration, ruleset)
         except CalibrationError as exc:
-            for error in exc.errors:
-                print(error)
-            count = len(exc.errors)
-            print(f"{count} error{'' if count == 1 else 's'} in calibration file", file=sys.stderr)
-            return 1
+            return _failed(exc.errors, "calibration file")
         print(f"calibration valid: {len(calibration.models)} model(s), target {calibration.provenance.target_fpr:g}")
     return 0
 

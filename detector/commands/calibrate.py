@@ -23,14 +23,10 @@ import numpy as np
 from detector import __version__
 from detector.assembly import load_ruleset
 from detector.calibration import Calibration, DefaultSection, ModelSection, Provenance, write_calibration
-from detector.commands.terminal import Progress
+from detector.commands.replay import stream_files
 from detector.decide import AlertChange
-from detector.parse import Parser
 from detector.pipeline import Pipeline
-from detector.runner import run_stream
 from detector.settings import Settings
-from detector.sinks.dead_letter import FileDeadLetterSink
-from detector.sources.file_source import FileSource
 from detector.threshold_policy import SHARED_KEY, ThresholdPolicy
 from detector.thresholds import MIN_CLIENTS, nested
 
@@ -59,21 +55,7 @@ def calibrate(
     ruleset = load_ruleset(settings)
     pipeline = Pipeline(settings.model_copy(update={"calibration_file": None}), ruleset)
     policy = pipeline.thresholds = ThresholdPolicy(ruleset, collect=True, max_clients=10_000_000)
-    source = FileSource([str(p) for p in paths])
-    dead_letters = FileDeadLetterSink()
-    bar = Progress(source.total_bytes, enabled=progress)
-    try:
-        summary = run_stream(
-            source,
-            Parser(),
-            pipeline,
-            _Discard(),  # type: ignore[arg-type]
-            dead_letters,
-            on_batch=lambda s: bar.update(source.done_bytes, s.events, s.events_per_s),
-        )
-    finally:
-        bar.close()
-        dead_letters.close()
+    summary, _ = stream_files([str(p) for p in paths], pipeline, _Discard(), progress=progress)  # type: ignore[arg-type]
     sections = fit_models(pipeline, policy, target_fpr)
     calibration = Calibration(
         provenance=Provenance(

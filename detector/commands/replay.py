@@ -9,31 +9,42 @@ from typing import TextIO
 from detector.assembly import assemble
 from detector.commands.terminal import Progress, table
 from detector.parse import Parser
+from detector.pipeline import Pipeline
 from detector.runner import RunSummary, run_stream
 from detector.settings import Settings
+from detector.sinks.alert_sink import AlertSink
 from detector.sinks.dead_letter import FileDeadLetterSink
 from detector.sources.file_source import FileSource
 
 
 def replay(paths: Sequence[str], settings: Settings, *, progress: bool | None = None) -> tuple[RunSummary, FileDeadLetterSink]:
     """Run the pipeline over the files into the configured store."""
-    source = FileSource(paths)
     parts = assemble(settings)
+    try:
+        return stream_files(paths, parts.pipeline, parts.alert_sink, progress=progress)
+    finally:
+        parts.engine.dispose()
+
+
+def stream_files(
+    paths: Sequence[str], pipeline: Pipeline, alert_sink: AlertSink, *, progress: bool | None = None
+) -> tuple[RunSummary, FileDeadLetterSink]:
+    """The files through the stream loop with a progress bar, their bad lines to dead-letter files beside them."""
+    source = FileSource(paths)
     dead_letters = FileDeadLetterSink()
     bar = Progress(source.total_bytes, enabled=progress)
     try:
         summary = run_stream(
             source,
             Parser(),
-            parts.pipeline,
-            parts.alert_sink,
+            pipeline,
+            alert_sink,
             dead_letters,
             on_batch=lambda s: bar.update(source.done_bytes, s.events, s.events_per_s),
         )
     finally:
         bar.close()
         dead_letters.close()
-        parts.engine.dispose()
     return summary, dead_letters
 
 
