@@ -10,7 +10,7 @@ One written policy, in order of precedence:
    feeds that model's :class:`~detector.thresholds.ModelExtremes`; once
    ``calibration_warmup_clients`` clients with ``calibration_min_events``
    events each have been seen, the thresholds are refitted every
-   ``calibration_refit_every`` scored windows at the target client-level
+   ``refit_every`` (2,000) scored windows at the target client-level
    rate. A fitted threshold is never more permissive than the shipped one,
    so that traffic crafted to look benign cannot switch a rule off.
 3. **The shipped thresholds** otherwise (``online_calibration = false``).
@@ -28,7 +28,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from detector.calibration import Calibration, Thresholds
-from detector.thresholds import Calibratable, ModelExtremes, ThresholdLearner, nested
+from detector.thresholds import Calibratable, ModelExtremes, ThresholdLearner, fit, nested
 from featurizers.state import ClientState, ModelState
 from rules import RuleSet
 
@@ -87,7 +87,7 @@ class ThresholdPolicy:
         self.min_events = min_events
         self.refit_every = refit_every
         self.max_clients = max_clients
-        self._bound: OrderedDict[str, tuple[int, RuleSet]] = OrderedDict()
+        self._bound: OrderedDict[str, tuple[tuple[int, int], RuleSet]] = OrderedDict()
         self._version = 0
         self.use(ruleset, calibration)
 
@@ -98,6 +98,7 @@ class ThresholdPolicy:
         self.calibration = calibration
         self.online = self.online_wanted and calibration is None and not self.collect
         self.learner = ThresholdLearner(ruleset, self.max_clients)
+        self._calibrated_detectors = frozenset(f"rule:{rule_id}" for rule_id in self.learner.calibrated_rules)
         self.shipped = {rule.id: dict(rule.thresholds) for rule in ruleset if rule.thresholds}
         self._bound.clear()
         self._version += 1
@@ -105,7 +106,7 @@ class ThresholdPolicy:
     def rules_for(self, model: ModelState) -> RuleSet:
         """The rules with the model's thresholds in force."""
         online = model.shared.get(SHARED_KEY) if self.online else None
-        stamp = self._version * 1_000_003 + (online.fits if online is not None else 0)
+        stamp = (self._version, online.fits if online is not None else 0)
         cached = self._bound.get(model.model_id)
         if cached is not None and cached[0] == stamp:
             self._bound.move_to_end(model.model_id)
@@ -138,8 +139,7 @@ class ThresholdPolicy:
 
     def learn(self, extremes: ModelExtremes, client: ClientState, features, detectors: set[str]) -> None:
         """Feed one window to a model's extremes; a client a non-calibratable detector flagged is left out."""
-        calibrated = {f"rule:{rule_id}" for rule_id in self.learner.calibrated_rules}
-        excluded = bool(detectors - calibrated)
+        excluded = bool(detectors - self._calibrated_detectors)
         self.learner.observe(extremes, client.client_id, client.n_events, features, excluded)
 
     def refit(self, state: OnlineThresholds) -> None:
@@ -147,7 +147,7 @@ class ThresholdPolicy:
         matrix = state.extremes.matrix(self.min_events)
         if len(matrix) < self.warmup_clients:
             return
-        fitted, _ = self.learner.fit(state.extremes, self.target_fpr, self.min_events)
+        fitted, _ = fit(matrix, self.learner.targets, self.target_fpr)
         by_key = {t.key: t for t in self.learner.targets}
         values = {}
         for key, value in fitted.items():

@@ -265,6 +265,3 @@ class ThresholdLearner:
                 values[j] = features[target.feature]
         if not np.isnan(values).all():
             extremes.update(client_id, values, self._falling, n_events)
-
-    def fit(self, extremes: ModelExtremes, target_fpr: float, min_events: int = 0) -> tuple[dict[str, float], dict]:
-        return fit(extremes.matrix(min_events), self.targets, target_fpr)

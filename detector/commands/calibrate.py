@@ -28,7 +28,7 @@ from detector.decide import AlertChange
 from detector.pipeline import Pipeline
 from detector.settings import Settings
 from detector.threshold_policy import SHARED_KEY, ThresholdPolicy
-from detector.thresholds import MIN_CLIENTS, nested
+from detector.thresholds import MIN_CLIENTS, fit, nested
 
 QUANTILES = {"p1": 0.01, "p5": 0.05, "p50": 0.5}
 
@@ -85,10 +85,10 @@ def fit_models(pipeline: Pipeline, policy: ThresholdPolicy, target_fpr: float) -
             continue
         extremes = state.extremes
         matrix = extremes.matrix(policy.min_events)
-        fitted, info = policy.learner.fit(extremes, target_fpr, policy.min_events)
+        fitted, info = fit(matrix, policy.learner.targets, target_fpr)
         benign = {}
         for j, target in enumerate(policy.learner.targets):
-            column = matrix[:, j][~np.isnan(matrix[:, j])] if len(matrix) else np.empty(0)
+            column = matrix[:, j][~np.isnan(matrix[:, j])]
             if len(column) == 0:
                 continue
             tail = (lambda q: float(np.quantile(column, q))) if target.falling else (lambda q: float(np.quantile(column, 1 - q)))
