@@ -34,7 +34,7 @@ from rules import RuleSet
 
 CONFIDENCE = 0.95
 """Confidence that a fitted threshold's client-level false-positive rate is within the target."""
-MIN_CLIENTS = 100
+MIN_CLIENTS = 50
 """Fewest clients a model needs for a fit at all: below it the model keeps what covers it otherwise."""
 SPARSE_MARGIN = 0.8
 """Where the sample is too small for that confidence: thresholds at this factor of the most extreme

@@ -51,6 +51,12 @@ SYMMETRY_TOLERANCE = 0.25
 
 NN_QUANTILE = 0.1
 
+LOCAL_STEP = 0.25
+"""Normalised RMS length below which a step between two near-duplicate queries stays in one neighbourhood
+(unrelated inputs lie ~1.4 apart): steps across interleaved sessions are longer."""
+MIN_TURNS = 4
+"""Fewest successive pairs of local steps for ``near_step_cos_mean``: one or two pairs are chance."""
+
 HAIR_DISTANCE = 0.02
 """Normalised RMS distance of inputs "a hair apart": a fiftieth of a typical coordinate spread."""
 HAIR_CROWD = 8
@@ -123,8 +129,8 @@ class WalkSeries:
     read these instead of measuring distances again.
     """
 
-    COLUMNS = ("dist_prev", "nn", "knn", "cos", "sparsity", "symmetric", "crowd")
-    __slots__ = ("width", "rows", "prev_d2", "last_dist_prev", "older_sq")
+    COLUMNS = ("dist_prev", "nn", "knn", "cos", "near_cos", "sparsity", "symmetric", "crowd")
+    __slots__ = ("width", "rows", "prev_d2", "last_dist_prev", "older_sq", "seen", "near_run")
 
     def __init__(self, window: int, width: int) -> None:
         self.width = width
@@ -135,6 +141,11 @@ class WalkSeries:
         """Distance from the newest input to the one before (NaN for a first input)."""
         self.older_sq = math.nan
         """At the newest input t: ``|x_{t-1} - x_{t-2}|^2`` (NaN when unknown)."""
+        self.seen = 0
+        """Inputs observed so far (a clock for the entries of ``near_run``)."""
+        self.near_run: tuple[int, int, int, int, float] | None = None
+        """The last two near-duplicate queries: ``(seen, storage slot)`` of the latest, then of the one
+        before, and the squared distance between them."""
 
     def column(self, name: str) -> np.ndarray:
         """One series in storage order (a view; for order-free statistics)."""
@@ -260,6 +271,11 @@ class GradientWalk(Featurizer):
         "-0.7 for +-h probe pairs, near 1 for line searches, positive for smooth drift",
         "step_cos_abs_mean": "mean absolute cosine between consecutive steps (0..1); high for line "
         "searches and probe pairs",
+        "near_step_cos_mean": "mean cosine between successive steps of the client's near-duplicate queries "
+        f"(other queries in between skipped) where both steps are local (< {LOCAL_STEP}), over {MIN_TURNS} or "
+        "more such pairs (-1..1): whether probing turns back (+-h probes, undone proposals: negative), moves "
+        "on (a form filled field by field: about 0) or sweeps on (a slider: positive); neither cover queries "
+        "nor unrelated sessions interleaved under one key dilute it, as they do step_cos_mean",
         "step_sparsity_mean": "mean Hoyer sparsity of the small steps: from each near-duplicate query to its "
         "nearest earlier input (0 = every coordinate moved equally .. 1 = one coordinate); coordinate-wise "
         "finite differences, ZOO and block searches are sparse, shifted frames and noise dense; unaffected "
@@ -301,6 +317,7 @@ class GradientWalk(Featurizer):
             sparsity = (root - l1_over_l2) / (root - 1.0)
         step_sq = float(d2[prev])
         older_sq = float(slot.prev_d2[prev2]) if n >= 3 else math.nan  # |x_{t-1} - x_{t-2}|^2
+        near_cos = self._near_cos(slot, d2, cur, cap) if 0 < nn_sq < NEAR_DISTANCE**2 else math.nan
         cos = symmetric = math.nan
         if step_sq > 0:
             if 0 < older_sq < math.inf:  # the steps' dot product from the three distances
@@ -312,9 +329,27 @@ class GradientWalk(Featurizer):
             around_pair = n >= 4 and _pairs_share_midpoint(slot, d2, step_sq, prev2, prev3, limit)
             symmetric = float(around_input or around_pair)
         slot.prev_d2[:n] = d2
+        slot.seen += 1
         slot.older_sq = older_sq
         slot.last_dist_prev = dist_prev = math.sqrt(step_sq)
-        slot.rows.append((dist_prev, math.sqrt(nn_sq), knn, cos, sparsity, symmetric, crowd))
+        slot.rows.append((dist_prev, math.sqrt(nn_sq), knn, cos, near_cos, sparsity, symmetric, crowd))
+
+    @staticmethod
+    def _near_cos(slot: WalkSeries, d2: np.ndarray, cur: int, cap: int) -> float:
+        """Cosine between the steps joining the client's last three near-duplicate queries, the newest
+        being the current one (other queries in between skipped), when both steps are small; records
+        the current one in ``slot.near_run``."""
+        cos, run = math.nan, slot.near_run
+        if run is not None and slot.seen - run[0] < cap:
+            step_sq = float(d2[run[1]])
+            small = 0 < step_sq < LOCAL_STEP**2 and 0 < run[4] < LOCAL_STEP**2
+            if small and slot.seen - run[2] < cap:
+                dot = (float(d2[run[3]]) - step_sq - run[4]) / 2.0
+                cos = max(-1.0, min(1.0, dot / math.sqrt(step_sq * run[4])))
+            slot.near_run = (slot.seen, cur, run[0], run[1], step_sq)
+        else:
+            slot.near_run = (slot.seen, cur, -cap, 0, math.nan)
+        return cos
 
     def compute(self, client: ClientState, model: ModelState) -> dict[str, float]:
         slot = walk_series(client)
@@ -325,7 +360,7 @@ class GradientWalk(Featurizer):
         if not has_history.any():
             return {}
         rows = rows[has_history]
-        dist_prev, nn, knn, cos, sparsity, symmetric, crowd = rows.T
+        dist_prev, nn, knn, cos, near_cos, sparsity, symmetric, crowd = rows.T
         exact = nn == 0
         distinct = ~exact
         near = distinct & (nn < NEAR_DISTANCE)
@@ -349,6 +384,8 @@ class GradientWalk(Featurizer):
             value = defined_mean(values)
             if value is not None:
                 feats[name] = value
+        if np.count_nonzero(~np.isnan(near_cos)) >= MIN_TURNS:
+            feats["near_step_cos_mean"] = defined_mean(near_cos)
         return feats
 
     def series(self, client: ClientState, model: ModelState) -> dict[str, tuple[np.ndarray, np.ndarray]]:

@@ -11,6 +11,8 @@ from featurizers.gradient_walk import (
     HAIR_CROWD,
     HAIR_DISTANCE,
     K_NEAREST,
+    LOCAL_STEP,
+    NEAR_DISTANCE,
     SYMMETRY_TOLERANCE,
     GradientWalk,
     WalkSeries,
@@ -35,8 +37,9 @@ def walk_features(xs: np.ndarray, seed: int = 0, scale: float = 1.0, window: int
 
 
 def reference_rows(inputs: np.ndarray, weights: np.ndarray, window: int) -> np.ndarray:
-    """The seven per-input series computed from scratch for every input (the slow, obvious way)."""
+    """The eight per-input series computed from scratch for every input (the slow, obvious way)."""
     rows = []
+    near_seen: list[int] = []  # indices of the near-duplicate queries so far
     w = weights.astype(np.float64)
 
     def dist(a: np.ndarray, b: np.ndarray) -> float:
@@ -45,7 +48,7 @@ def reference_rows(inputs: np.ndarray, weights: np.ndarray, window: int) -> np.n
     for t in range(len(inputs)):
         span = inputs[max(0, t - window + 1) : t + 1].astype(np.float64)
         if len(span) == 1:
-            rows.append([math.nan] * 7)
+            rows.append([math.nan] * 8)
             continue
         x, earlier = span[-1], span[:-1]
         d = np.array([dist(e, x) for e in earlier])
@@ -69,9 +72,25 @@ def reference_rows(inputs: np.ndarray, weights: np.ndarray, window: int) -> np.n
                 and dist(x + span[-2], span[-3] + span[-4]) <= limit
             )
             symmetric = float(around_input or around_pair)
+        near_cos = math.nan
+        if 0 < d.min() < NEAR_DISTANCE:
+            recent = [i for i in near_seen[-2:] if t - i < window]
+            if len(recent) == 2:
+                p2, p1 = inputs[recent[0]].astype(np.float64), inputs[recent[1]].astype(np.float64)
+                a, b = (x - p1) * w, (p1 - p2) * w
+                if 0 < np.linalg.norm(a) < LOCAL_STEP and 0 < np.linalg.norm(b) < LOCAL_STEP:
+                    near_cos = float(a @ b / np.linalg.norm(a) / np.linalg.norm(b))
+            near_seen.append(t)
         crowd = float(np.count_nonzero((d > 0) & (d < HAIR_DISTANCE)) >= HAIR_CROWD)
-        rows.append([d[-1], d.min(), np.sort(d)[:K_NEAREST].mean(), cos, sparsity, symmetric, crowd])
+        rows.append([d[-1], d.min(), np.sort(d)[:K_NEAREST].mean(), cos, near_cos, sparsity, symmetric, crowd])
     return np.array(rows)
+
+
+def alternate(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a`` and ``b`` query by query (equal lengths)."""
+    out = np.empty((2 * len(a), a.shape[1]))
+    out[0::2], out[1::2] = a, b
+    return out
 
 
 def test_series_match_a_brute_force_reference_across_window_wraps() -> None:
@@ -94,8 +113,9 @@ def test_series_match_a_brute_force_reference_across_window_wraps() -> None:
     weights = input_scale(r.model(), DIM).weights
     expected = reference_rows(inputs, weights, window)
     np.testing.assert_allclose(np.array(history), expected, rtol=2e-3, atol=2e-5)
-    assert np.nansum(expected[:, 5]) > 5, "the sequence must contain symmetric pairs to test them"
-    assert np.nansum(expected[:, 6]) > 5, "the sequence must contain crowds of near-identical probes to test them"
+    assert np.count_nonzero(expected[:, 4] < -0.5) > 3, "the sequence must contain near steps turning back to test them"
+    assert np.nansum(expected[:, 6]) > 5, "the sequence must contain symmetric pairs to test them"
+    assert np.nansum(expected[:, 7]) > 5, "the sequence must contain crowds of near-identical probes to test them"
 
 
 def test_finite_difference_walk_is_symmetric_sparse_and_near_but_not_exact() -> None:
@@ -113,13 +133,43 @@ def test_finite_difference_walk_is_symmetric_sparse_and_near_but_not_exact() -> 
 def test_cover_queries_do_not_dilute_the_sparsity_of_small_steps() -> None:
     rng = np.random.default_rng(3)
     probes = coordinate_walk(rng, DIM, 4)
-    mixed = np.empty((2 * len(probes), DIM))
-    mixed[0::2], mixed[1::2] = probes, benign(rng, len(probes), DIM)  # every other query a real input
-    alone, covered = walk_features(probes), walk_features(mixed)
+    alone = walk_features(probes)
+    covered = walk_features(alternate(probes, benign(rng, len(probes), DIM)))  # every other query a real input
     assert covered["near_dup_frac"] < 0.6 * alone["near_dup_frac"]
-    assert covered["step_sparsity_mean"] > 0.6 and abs(covered["step_sparsity_mean"] - alone["step_sparsity_mean"]) < 0.1
+    assert covered["step_sparsity_mean"] > 0.6
+    assert abs(covered["step_sparsity_mean"] - alone["step_sparsity_mean"]) < 0.1
     frames = walk_features(video(rng, 64, DIM))
     assert frames["near_dup_frac"] > 0.9 and frames["step_sparsity_mean"] < 0.4
+
+
+def form_sessions(rng: np.random.Generator, sessions: int, fields: int) -> np.ndarray:
+    """Forms filled field by field (each query changes one more feature, by a small amount), the
+    sessions interleaved in bursts of 1-6 queries, as under one shadow key."""
+    rows = []
+    for _ in range(sessions):
+        x, session = rng.standard_normal(DIM), []
+        for i in rng.choice(DIM, size=fields, replace=False):
+            x = x.copy()
+            x[i] += 0.02 * rng.choice([-1.0, 1.0])
+            session.append(x)
+        rows.append(session[::-1])
+    out = []
+    while any(rows):
+        session = rows[rng.choice([i for i, left in enumerate(rows) if left])]
+        out += [session.pop() for _ in range(min(len(session), int(rng.integers(1, 7))))]
+    return np.array(out)
+
+
+def test_only_probing_turns_back_whatever_is_interleaved() -> None:
+    rng = np.random.default_rng(6)
+    forms = form_sessions(rng, sessions=3, fields=16)
+    shadow = walk_features(alternate(forms, benign(rng, len(forms), DIM)))  # and people's unrelated queries
+    assert shadow["near_dup_frac"] > 0.15 and shadow["step_sparsity_mean"] > 0.8, "forms make sparse small steps"
+    assert shadow["step_cos_mean"] < -0.4, "consecutive steps between unrelated queries look like turning back"
+    assert abs(shadow["near_step_cos_mean"]) < 0.1, "each session moves on: successive local steps are orthogonal"
+    probes = coordinate_walk(rng, DIM, 4)
+    assert walk_features(alternate(probes, benign(rng, len(probes), DIM)))["near_step_cos_mean"] < -0.4
+    assert "near_step_cos_mean" not in walk_features(benign(rng, 64, DIM)), "no near-duplicates, no turns"
 
 
 def test_probes_around_a_queried_centre_are_symmetric_pairs() -> None:
@@ -146,10 +196,7 @@ def test_video_frames_are_near_but_dense_and_not_symmetric() -> None:
 
 def test_cover_queries_interleaved_with_a_walk_do_not_hide_its_near_duplicates() -> None:
     rng = np.random.default_rng(5)
-    walk, cover = coordinate_walk(rng, DIM, 4), benign(rng, 64, DIM)
-    mixed = np.empty((128, DIM))
-    mixed[0::2], mixed[1::2] = walk, cover
-    feats = walk_features(mixed)
+    feats = walk_features(alternate(coordinate_walk(rng, DIM, 4), benign(rng, 64, DIM)))
     assert 0.4 < feats["near_dup_frac"] < 0.6
     assert feats["step_sparsity_mean"] > 0.45, "steps are taken from the nearest earlier input, not the previous"
 
