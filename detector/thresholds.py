@@ -38,8 +38,11 @@ MIN_CLIENTS = 50
 """Fewest clients a model needs for a fit at all: below it the model keeps what covers it otherwise."""
 SPARSE_MARGIN = 0.8
 """Where the sample is too small for that confidence: thresholds at this factor of the most extreme
-client (``<``: 0.8x its value; ``>``: its value / 0.8, or twice its distance above the 90th
-percentile where that is more: rising statistics such as sequential evidence have long tails)."""
+client or beyond it by as much as the tail spreads, whichever is further (``>``: its value / 0.8, or
+twice its distance above the 90th percentile: rising statistics such as sequential evidence have long
+tails; ``<``: 0.8x its value, or as far below it, as a ratio, as it lies below the 10th percentile:
+the low tail of a distance statistic is a few clients of one kind, camera feeds say, and the next
+sample's may reach further)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,8 +122,8 @@ def fit(extremes: np.ndarray, targets: list[Calibratable], target_fpr: float) ->
     (0.204, 12, True)
     >>> thresholds, info = fit(extremes[:150], targets, 0.01)   # too few: a margin beyond the extreme
     >>> round(thresholds["crowd.crowded"], 3), info["flagged"], info["confident"]
-    (0.162, 0, False)
-    >>> fit(extremes[:50], targets, 0.01)[0]   # too few for any fit
+    (0.15, 0, False)
+    >>> fit(extremes[:40], targets, 0.01)[0]   # too few for any fit
     {}
     """
     n = extremes.shape[0]
@@ -154,8 +157,9 @@ def fit(extremes: np.ndarray, targets: list[Calibratable], target_fpr: float) ->
             continue
         if best == 0:
             edge = float(column[0])
-            if t.falling:
-                thresholds[t.key] = edge * SPARSE_MARGIN
+            if t.falling:  # the mirror of the rising case, on a log scale (ratios, not distances)
+                p10 = float(np.quantile(column, 0.1))
+                thresholds[t.key] = min(edge * SPARSE_MARGIN, edge * edge / p10 if p10 > 0 else edge * SPARSE_MARGIN)
             else:
                 top, p90 = -edge, -float(np.quantile(column, 0.1))
                 thresholds[t.key] = max(top / SPARSE_MARGIN, top + (top - p90))
