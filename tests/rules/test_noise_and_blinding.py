@@ -154,3 +154,38 @@ def test_retries_with_re_encoding_noise_raise_no_alert_on_shipped_thresholds() -
     lines, kind_of = events({"person": (person, 30), "retry": (heavy_retry, 20)}, seed=3)
     fired = alerts(lines, Settings(online_calibration=False))
     assert not {client: sorted(v) for client, v in fired.items()}
+
+
+def probe_cloud(rng, n=200, noise=0.01):
+    """Probes drawn independently around one point (per-probe noise of ``noise`` x the range)."""
+    return np.clip(sample(rng, 1)[0] + noise * rng.standard_normal((n, DIM)), 0, 1)
+
+
+def camera_feed(rng, n=200, noise=0.01, correlation=0.8):
+    """Frames of one scene: a slow mean-reverting drift plus sensor noise correlated frame to frame."""
+    centre, shock, drift, out = sample(rng, 1)[0], rng.standard_normal(DIM), np.zeros(DIM), []
+    for _ in range(n):
+        shock = correlation * shock + np.sqrt(1 - correlation**2) * rng.standard_normal(DIM)
+        drift = 0.98 * drift + 0.0015 * rng.standard_normal(DIM)
+        out.append(np.clip(centre + drift + noise * shock, 0, 1))
+    return np.array(out)
+
+
+def test_a_probe_cloud_is_alerted_and_a_feed_as_crowded_is_not_on_shipped_thresholds() -> None:
+    lines, kind_of = events({"person": (person, 30), "cloud": (probe_cloud, 3), "feed": (camera_feed, 3)}, seed=4)
+    settings = Settings(online_calibration=False)
+    pipeline = Pipeline(settings, load_ruleset(settings))
+    fired: dict[str, set[str]] = defaultdict(set)
+    for line in lines:
+        for change in pipeline.process(parse(line)):
+            fired[change.alert.client_id].add(change.alert.detector)
+    crowded = {}
+    for client, kind in kind_of.items():
+        if kind != "person":
+            features = pipeline.features(pipeline.store.clients[("m", client)], pipeline.store.model("m"))
+            crowded[client] = features["neighbourhood_low"]
+    feeds = [c for c, k in kind_of.items() if k == "feed"]
+    clouds = [c for c, k in kind_of.items() if k == "cloud"]
+    assert max(crowded[c] for c in feeds) < 1.5 * min(crowded[c] for c in clouds), "the feeds are about as crowded"
+    assert all(fired[c] == {"rule:probe-cloud"} for c in clouds), {c: sorted(fired[c]) for c in clouds}
+    assert not any(fired[c] for c, k in kind_of.items() if k != "cloud"), {c: sorted(fired[c]) for c in fired}
