@@ -337,8 +337,9 @@ class GradientWalk(Featurizer):
     @staticmethod
     def _near_cos(slot: WalkSeries, d2: np.ndarray, cur: int, cap: int) -> float:
         """Cosine between the steps joining the client's last three near-duplicate queries, the newest
-        being the current one (other queries in between skipped), when both steps are small; records
-        the current one in ``slot.near_run``."""
+        being the current one (other queries in between skipped), when both steps are local (shorter
+        than ``LOCAL_STEP``) and all three are still in the window; records the current one in
+        ``slot.near_run``."""
         cos, run = math.nan, slot.near_run
         if run is not None and slot.seen - run[0] < cap:
             step_sq = float(d2[run[1]])
