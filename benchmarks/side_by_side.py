@@ -83,13 +83,19 @@ def simulator_timelines(quick: bool, seed: int, workdir: Path) -> Timelines:
 
 
 def real_timelines(quick: bool, seed: int, workdir: Path) -> Timelines:
-    """The real-attack benchmark's timeline, and its benign-only twin for calibration."""
+    """The real-attack benchmark's timeline, and a benign-only timeline of the same kinds for calibration.
+
+    The calibration sample always has the full plan's benign clients (190 a model): a deployment calibrates
+    on far more than the quick timeline's ~50 clients a model, and with fewer than
+    :data:`detector.thresholds.MIN_CLIENTS` clients of 32 or more events a model gets no fit at all.
+    """
     from benchmarks.art_scenario import PLANS, write_real_attacks
 
     plan = PLANS["quick" if quick else "full"]
-    say(f"writing {plan.benign_only().name!r} (seed {seed + CALIBRATION_SEED_OFFSET}) ...")
+    sample = dataclasses.replace(plan, name=f"{plan.name}-calibration", benign=PLANS["full"].benign)
+    say(f"writing {sample.benign_only().name!r} (seed {seed + CALIBRATION_SEED_OFFSET}) ...")
     calibration_events, calibration_truth, _ = write_real_attacks(
-        plan, workdir, seed + CALIBRATION_SEED_OFFSET, attacks=False
+        sample, workdir, seed + CALIBRATION_SEED_OFFSET, attacks=False
     )
     say(f"running the attacks and writing {plan.name!r} (seed {seed}) ...")
     test_events, test_truth, _ = write_real_attacks(plan, workdir, seed)
