@@ -175,6 +175,12 @@ class AlertStore:
             ).scalar_one_or_none()
         return None if stored is None else Evidence.model_validate(stored)
 
+    def evidences(self, alert_ids: Sequence[str]) -> dict[str, Evidence]:
+        """The series kept with each of several alerts (those that have some), in one query."""
+        query = select(alert_evidence).where(alert_evidence.c.alert_id.in_(list(alert_ids)))
+        with self.engine.connect() as connection:
+            return {row.alert_id: Evidence.model_validate(row.evidence) for row in connection.execute(query)}
+
     def set_status(self, alert_id: str, status: Status, note: str | None = None) -> str:
         """Change an alert's status, keeping the history; returns the full alert id."""
         full_id = self.get(alert_id).alert_id
