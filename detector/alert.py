@@ -1,6 +1,6 @@
 """The alert contract: one shape for the database, the webhook and exports.
 
-Version 1 is ``spec/alert.md``; version 2 adds fields only (``schema_version``,
+Version 2 adds fields to version 1, and only that (``schema_version``,
 ``related_clients``, ``group_id``), so a version-1 consumer reads a version-2
 object unchanged. ``docs/alert-contract.md`` is the reference.
 """
