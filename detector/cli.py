@@ -219,14 +219,7 @@ def dispatch(args: argparse.Namespace) -> int:
     action = args.alerts_command
     if action == "list":
         where = AlertFilter(
-            status=args.status,
-            severity=args.severity,
-            client_id=args.client,
-            model_id=args.model,
-            detector=args.detector,
-            group_id=args.group,
-            since=args.since,
-            limit=args.limit,
+            args.status, args.severity, args.client, args.model, args.detector, args.group, args.since, args.limit
         )
         return alerts.list_alerts(store, where)
     if action == "show":
