@@ -83,10 +83,11 @@ def test_group_alerts_name_every_related_client() -> None:
 
 def test_the_members_of_a_split_attack_share_one_group_id() -> None:
     """Each key of a split walk matches a different subset of the others; their alerts still share the id
-    of the first, across the deciders of different partitions that share one :class:`GroupIds`."""
+    of the first, across the deciders of different partitions that share one :class:`GroupIds`, also
+    through a key that was only named (k3) and one that names no alerted key (k6)."""
     groups = GroupIds()
     partitions = [Decider(groups=groups), Decider(groups=groups)]
-    sets = {"k1": ("k2", "k3"), "k2": ("k1", "k3", "k4"), "k4": ("k2", "k5"), "k5": ("k4",)}
+    sets = {"k1": ("k2", "k3"), "k2": ("k1", "k3", "k4"), "k4": ("k2", "k5"), "k5": ("k4",), "k6": ("k3", "k7")}
     alerts = {
         key: partitions[i % 2].decide([split(*related)], client_at(float(i), client_id=key), {}, "e")[0].alert
         for i, (key, related) in enumerate(sets.items())
@@ -106,7 +107,7 @@ def test_after_a_restart_the_group_id_comes_from_the_store() -> None:
         return "stored-group"
 
     alert = Decider(groups=GroupIds(lookup=lookup)).decide([split("k1")], client_at(7.0, client_id="k2"), {}, "e")[0].alert
-    assert alert.group_id == "stored-group" and asked == [("m", "rule:split-probing", ["k1"], 7.0)]
+    assert alert.group_id == "stored-group" and asked == [("m", "rule:split-probing", ["k2", "k1"], 7.0)]
 
 
 def test_rebind_adopts_a_recreated_alert() -> None:
