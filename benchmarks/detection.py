@@ -109,9 +109,7 @@ def attach_alerts(clients: dict[tuple[str, str], ClientRecord], database_url: st
         if record is None:
             continue
         record.detectors.add(alert.detector)
-        record.named_clients.update(
-            name[len("group_client[") : -1] for name in alert.features if name.startswith("group_client[")
-        )
+        record.named_clients.update(alert.related_clients)
         index = record.order.get(alert.trigger_event_id)
         if index is not None and (record.first_alert_index is None or index < record.first_alert_index):
             record.first_alert_index = index

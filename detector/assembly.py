@@ -10,6 +10,7 @@ from detector.calibration import Calibration, load_calibration
 from detector.db.alert_store import AlertStore
 from detector.db.engine import make_engine
 from detector.db.migrate import ensure_schema
+from detector.group_ids import GroupIds
 from detector.pipeline import Pipeline
 from detector.settings import Settings
 from detector.sinks.alert_sink import AlertSink
@@ -50,6 +51,7 @@ def assemble(settings: Settings) -> Assembly:
     """Everything a run needs; rules are checked before the database is touched."""
     ruleset, calibration = load_rules_and_calibration(settings)
     engine, store = open_store(settings)
-    pipeline = Pipeline(settings, ruleset, lookup=store.find_open, calibration=calibration)
+    groups = GroupIds(lookup=store.find_group, max_members=settings.max_clients)
+    pipeline = Pipeline(settings, ruleset, lookup=store.find_open, groups=groups, calibration=calibration)
     sink = AlertSink(engine, webhook_enabled=settings.webhook_url is not None)
     return Assembly(engine, store, pipeline, sink)

@@ -81,6 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--client", help="exact client id")
     listing.add_argument("--model", help="exact model id")
     listing.add_argument("--detector", help="e.g. rule:confidence-climb")
+    listing.add_argument("--group", help="exact group id: every alert of one split attack")
     listing.add_argument("--since", type=parse_time, help="created at or after this RFC 3339 time")
     listing.add_argument("--limit", type=int, default=50)
     _common(listing)
@@ -217,7 +218,9 @@ def dispatch(args: argparse.Namespace) -> int:
     store = _store(settings)
     action = args.alerts_command
     if action == "list":
-        where = AlertFilter(args.status, args.severity, args.client, args.model, args.detector, args.since, args.limit)
+        where = AlertFilter(
+            args.status, args.severity, args.client, args.model, args.detector, args.group, args.since, args.limit
+        )
         return alerts.list_alerts(store, where)
     if action == "show":
         return alerts.show_alert(store, args.alert_id)

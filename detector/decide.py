@@ -6,6 +6,9 @@ may rise) instead of creating another. The store is the source of truth: on a
 cache miss the decider asks it for an open alert, so a restart does not
 duplicate alerts, and the sink reports alerts an analyst closed meanwhile
 (:meth:`Decider.rebind`), so a closed alert is never silently reopened.
+
+A hit that names other clients (a split attack) gives its new alert those
+clients as ``related_clients`` and the group's id (:mod:`detector.group_ids`).
 """
 
 from __future__ import annotations
@@ -14,8 +17,9 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from detector.alert import MAX_EVIDENCE_EVENTS, Alert, Reason, Severity, severity_rank
+from detector.alert import MAX_EVIDENCE_EVENTS, MAX_RELATED_CLIENTS, Alert, Reason, Severity, severity_rank
 from detector.evidence import Evidence
+from detector.group_ids import GroupIds
 from featurizers.state import ClientState
 
 SEVERITY_SCORE = {"info": 0.2, "low": 0.4, "medium": 0.6, "high": 0.8, "critical": 0.95}
@@ -80,10 +84,13 @@ def summarise(client: ClientState, hit: Hit) -> str:
 
 @dataclass
 class Decider:
-    """Turns hits into :class:`AlertChange` objects, keeping the active alert per key (bounded LRU)."""
+    """Turns hits into :class:`AlertChange` objects, keeping the active alert per key (bounded LRU).
+
+    ``groups`` names the group of a new group alert; share one between the deciders of a process."""
 
     lookup: Lookup | None = None
     max_active: int = 100_000
+    groups: GroupIds = field(default_factory=GroupIds)
     active: OrderedDict[tuple[str, str, str], AlertChange] = field(default_factory=OrderedDict)
 
     def decide(
@@ -117,9 +124,13 @@ class Decider:
 
     def _create(self, hit: Hit, client: ClientState, features: Mapping[str, float], trigger: str) -> AlertChange:
         start, end = client.window_span()
-        shown = dict(features)
-        for other in hit.related_clients:
-            shown[f"group_client[{other}]"] = 1.0
+        suppress_until = end + hit.suppress_for_s
+        related = sorted(set(hit.related_clients) - {client.client_id})[:MAX_RELATED_CLIENTS]
+        group_id = None
+        if related:
+            group_id = self.groups.assign(
+                client.model_id, hit.detector, client.client_id, related, at_ts=end, until_ts=suppress_until
+            )
         alert = Alert(
             severity=hit.severity,
             detector=hit.detector,
@@ -131,10 +142,12 @@ class Decider:
             window_start_ts=start,
             window_end_ts=end,
             reasons=hit.reasons,
-            features=shown,
+            features=dict(features),
             evidence_event_ids=client.recent_event_ids(MAX_EVIDENCE_EVENTS),
+            related_clients=related,
+            group_id=group_id,
         )
-        return AlertChange(alert, 1, end, end + hit.suppress_for_s, new=True)
+        return AlertChange(alert, 1, end, suppress_until, new=True)
 
     @staticmethod
     def _update(current: AlertChange, hit: Hit, client: ClientState, features: Mapping[str, float]) -> AlertChange:

@@ -33,3 +33,12 @@ class Evidence(BaseModel):
 
     series: dict[str, Series] = Field(default_factory=dict)
     group: dict[str, list[float]] = Field(default_factory=dict)
+
+    def query_times(self) -> list[float]:
+        """The alerted client's own query times: those of its longest series (every series is per query,
+        some skip a query or two, such as a distance to the previous one).
+
+        >>> Evidence(series={"a": Series(t=[2.0], y=[0.0]), "b": Series(t=[1.0, 2.0], y=[0.0, 0.0])}).query_times()
+        [1.0, 2.0]
+        """
+        return max((s.t for s in self.series.values()), key=len, default=[])

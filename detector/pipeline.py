@@ -18,6 +18,7 @@ from detector.calibration import Calibration
 from detector.decide import SEVERITY_SCORE, AlertChange, Decider, Hit, Lookup
 from detector.event import InferenceEvent
 from detector.evidence import Evidence, Series
+from detector.group_ids import GroupIds
 from detector.model_bound import ModelBound
 from detector.settings import Settings
 from detector.threshold_policy import ThresholdPolicy
@@ -99,10 +100,12 @@ class Pipeline:
         models: dict[str, WindowAnomalyModel] | None = None,
         calibration: Calibration | None = None,
         model_bound: ModelBound | None = None,
+        groups: GroupIds | None = None,
     ) -> None:
         """``store`` and ``models`` may be shared or split: the worker runs one pipeline per
         partition, each with its own client store, sharing per-model state and River models (and
-        the ``model_bound`` that keeps them within ``max_models``)."""
+        the ``model_bound`` that keeps them within ``max_models``) and the ``groups`` that name
+        split attacks, whose members may sit in any partition."""
         self.settings = settings
         self.thresholds = ThresholdPolicy(
             ruleset,
@@ -114,7 +117,11 @@ class Pipeline:
         )
         self.featurizers = list(featurizers) if featurizers is not None else default_featurizers()
         self.store = store if store is not None else StateStore(settings.window, settings.max_clients, settings.idle_ttl_s)
-        self.decider = Decider(lookup=lookup, max_active=settings.max_clients)
+        self.decider = Decider(
+            lookup=lookup,
+            max_active=settings.max_clients,
+            groups=groups if groups is not None else GroupIds(max_members=settings.max_clients),
+        )
         self.models: dict[str, WindowAnomalyModel] = {} if models is None else models
         self.model_bound = (
             model_bound if model_bound is not None else ModelBound(settings.max_models, self.store.models, self.models)

@@ -33,6 +33,7 @@ class QueueQuery(BaseModel):
     detector: str | None = None
     model: str | None = None
     client: str | None = None
+    group: str | None = None
     since: datetime | None = None
     sort: Literal["created", "severity", "score"] = "created"
     page: int = Field(1, ge=1, le=1_000_000)
@@ -68,6 +69,7 @@ class QueueQuery(BaseModel):
             client_id=self.client,
             model_id=self.model,
             detector=self.detector,
+            group_id=self.group,
             since=self.since,
             limit=PAGE_SIZE,
         )

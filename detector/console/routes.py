@@ -22,6 +22,7 @@ from starlette.routing import Route
 from starlette.templating import Jinja2Templates
 
 from detector.console.csrf import FIELD, CsrfSigner
+from detector.console.group_view import group_view
 from detector.console.plots import alert_plots
 from detector.console.queue_query import PAGE_SIZE, QueueQuery
 from detector.db.alert_store import AlertFilter, AlertStore, alert_from_row
@@ -100,17 +101,19 @@ class ConsolePages:
         )
 
     def alert(self, request: Request) -> Response:
-        """One alert: summary, reasons, evidence plots, features, history, webhook, actions."""
+        """One alert: summary, group, reasons, evidence plots, features, history, webhook, actions."""
         asked = request.path_params["alert_id"]
         row = self.store.get(asked)
         if row.alert_id != asked:  # a unique prefix: show the alert at its own address
             return RedirectResponse(alert_path(row.alert_id), status_code=303)
         alert = alert_from_row(row)
         evidence = self.store.evidence(alert.alert_id)
+        group = group_view(self.store, alert, evidence)
+        times = group.times if group is not None else evidence.group if evidence is not None else {}
         plots = []
-        if evidence is not None:
-            series = {name: (s.t, s.y) for name, s in evidence.series.items()}
-            plots = alert_plots(series, evidence.group, alert.client_id)
+        if evidence is not None or times:
+            series = {name: (s.t, s.y) for name, s in evidence.series.items()} if evidence is not None else {}
+            plots = alert_plots(series, times, alert.client_id)
         path = alert_path(alert.alert_id)
         return self.templates.TemplateResponse(
             request,
@@ -118,6 +121,7 @@ class ConsolePages:
             {
                 "alert": alert,
                 "row": row,
+                "group": group,
                 "plots": plots,
                 "history": self.store.history(alert.alert_id),
                 "deliveries": self.store.deliveries(alert.alert_id),

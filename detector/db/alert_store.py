@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 
@@ -13,7 +13,11 @@ from detector.db.tables import alert_evidence, alert_status_history, alerts, web
 from detector.decide import AlertChange
 from detector.evidence import Evidence
 
-ALERT_FIELDS = tuple(Alert.model_fields)
+STORED_FIELDS = tuple(name for name in Alert.model_fields if name != "schema_version")
+"""The contract's fields that are columns of ``alerts``. ``schema_version`` is not one: it is the shape
+this code renders an alert in, whichever version wrote the row."""
+GROUP_ALERTS = 200
+"""Most alerts :meth:`AlertStore.group` returns (oldest first)."""
 
 
 class AlertNotFound(LookupError):
@@ -38,15 +42,17 @@ def format_time(value: datetime) -> str:
 
 
 def alert_from_row(row: Row) -> Alert:
-    """A stored row as the alert contract (exactly the spec's fields)."""
-    data = {name: getattr(row, name) for name in ALERT_FIELDS}
+    """A stored row as the alert contract (exactly the spec's fields); a row written before
+    contract version 2 (``related_clients`` NULL) has an empty group."""
+    data = {name: getattr(row, name) for name in STORED_FIELDS}
     data["created_at"] = format_time(row.created_at)
+    data["related_clients"] = data["related_clients"] or []
     return Alert.model_validate(data)
 
 
 def change_values(change: AlertChange) -> dict:
     """Column values for inserting an alert change."""
-    values = change.alert.model_dump()
+    values = change.alert.model_dump(exclude={"schema_version"})
     values["created_at"] = parse_time(change.alert.created_at)
     values["updated_at"] = datetime.now(timezone.utc)
     values.update(
@@ -66,6 +72,7 @@ class AlertFilter:
     client_id: str | None = None
     model_id: str | None = None
     detector: str | None = None
+    group_id: str | None = None
     since: datetime | None = None
     limit: int = 50
 
@@ -97,6 +104,35 @@ class AlertStore:
         if row is None:
             return None
         return AlertChange(alert_from_row(row), row.hit_count, row.last_seen_ts, row.suppress_until_ts, new=False)
+
+    def find_group(self, model_id: str, detector: str, client_ids: Sequence[str], at_ts: float) -> str | None:
+        """The group id of the earliest-raised alert of any of ``client_ids`` whose suppression window
+        covers ``at_ts`` (the group lookup of :class:`~detector.group_ids.GroupIds`)."""
+        query = (
+            select(alerts.c.group_id)
+            .where(
+                alerts.c.client_id.in_(list(client_ids)),
+                alerts.c.model_id == model_id,
+                alerts.c.detector == detector,
+                alerts.c.group_id.is_not(None),
+                alerts.c.suppress_until_ts >= at_ts,
+            )
+            .order_by(alerts.c.suppress_until_ts, alerts.c.group_id)
+            .limit(1)
+        )
+        with self.engine.connect() as connection:
+            return connection.execute(query).scalar_one_or_none()
+
+    def group(self, group_id: str) -> list[Row]:
+        """The alerts of one group, oldest first, at most :data:`GROUP_ALERTS`."""
+        query = (
+            select(alerts)
+            .where(alerts.c.group_id == group_id)
+            .order_by(alerts.c.created_at, alerts.c.alert_id)
+            .limit(GROUP_ALERTS)
+        )
+        with self.engine.connect() as connection:
+            return list(connection.execute(query))
 
     def list(self, where: AlertFilter) -> list[Row]:
         """Newest first, with delivery state (``delivery``: pending/delivered/failed or None)."""
@@ -138,6 +174,12 @@ class AlertStore:
                 select(alert_evidence.c.evidence).where(alert_evidence.c.alert_id == alert_id)
             ).scalar_one_or_none()
         return None if stored is None else Evidence.model_validate(stored)
+
+    def evidences(self, alert_ids: Sequence[str]) -> dict[str, Evidence]:
+        """The series kept with each of several alerts (those that have some), in one query."""
+        query = select(alert_evidence).where(alert_evidence.c.alert_id.in_(list(alert_ids)))
+        with self.engine.connect() as connection:
+            return {row.alert_id: Evidence.model_validate(row.evidence) for row in connection.execute(query)}
 
     def set_status(self, alert_id: str, status: Status, note: str | None = None) -> str:
         """Change an alert's status, keeping the history; returns the full alert id."""
@@ -192,6 +234,7 @@ class AlertStore:
             (alerts.c.client_id, where.client_id),
             (alerts.c.model_id, where.model_id),
             (alerts.c.detector, where.detector),
+            (alerts.c.group_id, where.group_id),
         ):
             if value is not None:
                 query = query.where(column == value)

@@ -45,11 +45,14 @@ alerts = Table(
     Column("hit_count", Integer, nullable=False, default=1),
     Column("last_seen_ts", Float, nullable=False),
     Column("suppress_until_ts", Float, nullable=False),
+    Column("related_clients", JSON, nullable=True),  # NULL: written before contract version 2 (no group)
+    Column("group_id", String(64), nullable=True),
     Index("ix_alerts_status", "status"),
     Index("ix_alerts_severity", "severity"),
     Index("ix_alerts_client_id", "client_id"),
     Index("ix_alerts_created_at", "created_at"),
     Index("ix_alerts_dedup", "client_id", "model_id", "detector", "status"),
+    Index("ix_alerts_group_id", "group_id"),
 )
 
 alert_status_history = Table(

@@ -38,6 +38,7 @@ from detector.calibration import Calibration, CalibrationError
 from detector.db.alert_store import AlertStore
 from detector.decide import AlertChange
 from detector.event_time import EventClock
+from detector.group_ids import GroupIds
 from detector.kafka import Consumer, ConsumerConfig, KafkaClientError, Producer, TopicPartition, open_consumer
 from detector.model_bound import ModelBound
 from detector.parse import Parser
@@ -119,6 +120,10 @@ class Worker:
         self.models: dict[str, WindowAnomalyModel] = {}
         self.model_bound = ModelBound(settings.max_models, self.model_states, self.models,
                                       save=self._save_evicted_model, load=self._load_model)  # fmt: skip
+        self.groups = GroupIds(
+            lookup=lambda *key: self._retrying(lambda: self.alert_store.find_group(*key), "group lookup"),
+            max_members=settings.max_clients,
+        )
         self.model_evictions_seen = 0
         self.touched_models: set[str] = set()
         self.totals = RunSummary()
@@ -380,6 +385,7 @@ class Worker:
             store=store,
             models=self.models,
             model_bound=self.model_bound,
+            groups=self.groups,
             calibration=self.calibration,
         )
         sink = AlertSink(self.engine, webhook_enabled=settings.webhook_url is not None)

@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 import uvicorn
@@ -27,7 +28,7 @@ from detector.console import create_app
 from detector.db.alert_store import AlertFilter, AlertStore
 from detector.settings import Settings
 from detector.simulator import write_scenario
-from tests.console.conftest import HOSTILE, AlertWriter
+from tests.console.conftest import HOSTILE, T0, AlertWriter, walk_evidence
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -120,7 +121,7 @@ def test_analyst_opens_the_alert_sees_the_evidence_and_acknowledges_it(
     shown = len(evidence.series) + (1 if evidence.group else 0)
     script, attribute = HOSTILE
     write(client_id=script, model_id=attribute, severity="medium", summary=f"{script} {attribute}",
-          features={f"group_client[{script}]": 1.0})
+          related_clients=[attribute], group_id="g-hostile")
     dialogs: list[str] = []
     page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
     blocked: list[str] = []
@@ -155,3 +156,31 @@ def test_analyst_opens_the_alert_sees_the_evidence_and_acknowledges_it(
     SCREENSHOT.parent.mkdir(exist_ok=True)
     shutil.copyfile(tmp_path / "console-alert.png", SCREENSHOT)
     assert dialogs == [] and blocked == []
+
+
+def test_a_group_alert_plots_its_members_on_one_time_axis_and_links_each(
+    page: Page, serve_console, store: AlertStore, write: AlertWriter
+) -> None:
+    """Members with attacker-chosen ids: listed as text, each a link to its client page, each a row of the plot."""
+    script, attribute = HOSTILE
+    members = sorted([script, attribute, "key_3"])
+    write(client_id="key_3", related_clients=["key_1"], group_id="g1", evidence=walk_evidence(10))
+    alert = write(client_id="key_1", related_clients=members, group_id="g1", detector="rule:split-probing",
+                  evidence=walk_evidence(group={script: [T0 + 1.0, T0 + 3.0], attribute: [T0 + 2.0]}))
+    dialogs: list[str] = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    console_url = serve_console(store)
+    page.goto(f"{console_url}/alerts/{alert.alert_id}")
+    expect(page.locator("a.member-link")).to_have_text(members)
+    plot = page.locator('svg.plot[data-series="group"]')
+    expect(plot).to_be_visible()
+    box = plot.bounding_box()
+    assert box is not None and box["width"] > 300 and box["height"] > 80
+    expect(plot.locator("g.group-row")).to_have_count(4)
+    expect(plot.locator("g.group-row.alerted text.row-label")).to_have_text("key_1")
+    marks = [plot.locator("g.group-row path.row-marks").nth(i).get_attribute("d") for i in range(4)]
+    assert all(m and m.startswith("M") for m in marks), "every member's queries are drawn (key_3's from its own alert)"
+    page.locator("a.member-link", has_text=script).click()
+    expect(page).to_have_url(f"{console_url}/clients/{quote(script, safe='')}")
+    expect(page.locator("#client-id")).to_have_text(script)
+    assert dialogs == []

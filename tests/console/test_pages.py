@@ -7,7 +7,7 @@ from urllib.parse import quote
 
 from detector.console.queue_query import PAGE_SIZE
 from detector.db.alert_store import AlertFilter
-from tests.console.conftest import csrf_token, listed, walk_evidence
+from tests.console.conftest import T0, csrf_token, listed, walk_evidence
 
 
 def test_queue_lists_newest_first_with_counts_per_severity_and_refresh(client, write) -> None:
@@ -88,6 +88,27 @@ def test_alert_page_shows_summary_reasons_features_plots_history_and_webhook(cli
     assert "key_other" in html
     assert re.search(r"<td>– → open</td><td class=\"note-text\">raised</td>", html)
     assert '<td class="delivery-state">pending</td>' in html
+
+
+def test_a_group_alert_lists_its_members_and_plots_them_on_one_time_axis(client, write) -> None:
+    """key_b's state sat beside key_a's (its times are in key_a's evidence); key_c was seen elsewhere
+    and raised its own alert in the group; key_d raised none and is not in the evidence."""
+    other = write(client_id="key_c", related_clients=["key_a"], group_id="g7", evidence=walk_evidence(12))
+    alert = write(client_id="key_a", related_clients=["key_d", "key_c", "key_b"], group_id="g7",
+                  evidence=walk_evidence(group={"key_b": [T0 + 1.0, T0 + 2.0]}))
+    write(client_id="key_e")  # not in the group
+    html = client.get(f"/alerts/{alert.alert_id}").text
+    members = re.findall(r'<tr class="member"><td class="id"><a class="member-link" href="([^"]+)">([^<]+)</a></td>'
+                         r'<td>(.*?)</td></tr>', html)
+    assert [(href, name) for href, name, _ in members] == [(f"/clients/{k}", k) for k in ("key_b", "key_c", "key_d")]
+    assert [cell for _, name, cell in members if "href" in cell] == [f'<a href="/alerts/{other.alert_id}">{other.alert_id}</a>']
+    assert '<a id="group-link" href="/?group=g7">g7</a> (4 clients, 2 alerts)' in html
+    assert listed(client.get("/?group=g7").text) == [alert.alert_id, other.alert_id]
+    rows = re.findall(r'<g class="group-row( alerted)?"><title>(\w+)</title>.*?<path class="row-marks" d="([^"]*)"/>', html)
+    marks = {name: d.count("M") for _, name, d in rows}
+    assert marks == {"key_a": 40, "key_b": 2, "key_c": 12, "key_d": 0}
+    assert [name for alerted, name, _ in rows if alerted] == ["key_a"]
+    assert client.get("/clients/key_b").status_code == 404  # a member with no alert of its own: an empty client page
 
 
 def test_alert_page_by_unique_prefix_redirects_and_unknown_is_404(client, write) -> None:

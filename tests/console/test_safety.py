@@ -120,17 +120,21 @@ def test_pages_carry_no_inline_script_or_style(client, write) -> None:
 
 def test_hostile_strings_render_as_text_everywhere(client, write, store) -> None:
     script, attribute = HOSTILE
+    member = script + "/../x?y#z"  # a member id that is also a path, query and fragment
+    write(client_id=member, model_id=attribute, detector="rule:" + script, related_clients=[script], group_id="g1",
+          evidence=Evidence(series={"query_rate": Series(t=[T0 + 0.2, T0 + 0.9], y=[1.0, 1.0])}))
     alert = write(
         client_id=script,
         model_id=attribute,
         detector="rule:" + script,
         summary=f"{script}: probing {attribute}",
         trigger_event_id=attribute,
-        reasons=[Reason(feature=f"group_client[{attribute}]", value=1.0, op=">", threshold=0.5)],
-        features={f"group_client[{script}]": 1.0, attribute: 2.0},
+        reasons=[Reason(feature=attribute, value=1.0, op=">", threshold=0.5)],
+        features={script: 1.0, attribute: 2.0},
         evidence_event_ids=[script],
-        evidence=Evidence(series={"query_rate": Series(t=[T0, T0 + 1], y=[1.0, 2.0])},
-                          group={script: [T0 + 0.5], attribute: [T0 + 0.7]}),
+        evidence=Evidence(series={"query_rate": Series(t=[T0, T0 + 1], y=[1.0, 2.0])}, group={attribute: [T0 + 0.7]}),
+        related_clients=[attribute, member],
+        group_id="g1",
     )
     action = f"/alerts/{alert.alert_id}/status"
     client.post(action, data={"csrf": csrf_token(client.get(f"/alerts/{alert.alert_id}").text, action),
@@ -152,6 +156,14 @@ def test_hostile_strings_render_as_text_everywhere(client, write, store) -> None
     alert_html = pages["alert"].text
     assert "&#34;&gt;&lt;img src=x onerror=alert(1)&gt;" in alert_html  # model id, as text
     assert alert_html.count("&lt;script&gt;alert(1)&lt;/script&gt;") >= 6  # client, summary, note, features, group plot...
+    links = re.findall(r'<a class="member-link" href="([^"]*)">([^<]*)</a>', alert_html)
+    assert [href for href, _ in links] == ["/clients/" + quote(m, safe="") for m in sorted([attribute, member])]
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;/../x?y#z" in dict(links).values()
+    for href, _ in links:  # each member's link opens that member's client page
+        assert client.get(href).status_code in (200, 404)
+    assert client.get(links[1][0]).status_code == 200 and listed(client.get(links[1][0]).text)
+    rows = re.findall(r'<g class="group-row[^"]*"><title>([^<]*)</title>', alert_html)
+    assert len(rows) == 3 and "&lt;script&gt;alert(1)&lt;/script&gt;/../x?y#z" in rows  # times from its own alert
     assert listed(pages["filtered queue"].text) == [alert.alert_id]
     assert listed(pages["client"].text) == [alert.alert_id]
 

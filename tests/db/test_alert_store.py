@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import datetime, timezone
+
 import orjson
 import pytest
-from sqlalchemy import inspect
+from sqlalchemy import inspect, insert
 
 from detector.alert import Alert, Reason
+from detector.cli import main
 from detector.db import migrate
 from detector.db.alert_store import AlertFilter, AlertNotFound, AlertStore
 from detector.db.engine import make_engine
-from detector.db.tables import metadata
+from detector.db.tables import alerts, metadata
 from detector.decide import Decider, Hit
 from detector.evidence import Evidence, Series
+from detector.group_ids import GroupIds
 from detector.sinks.alert_sink import AlertSink
 from featurizers.state import ClientState
 
@@ -57,11 +62,48 @@ def client(client_id: str = "key_1", *times: float) -> ClientState:
 HIT = Hit("rule:probe", "medium", 0.6, [Reason(feature="f", value=2.0, op=">", threshold=1.0)], "probing", 600.0)
 
 
-def raise_alert(engine, decider: Decider, state: ClientState, *, webhook: bool = False, evidence=None):
+def raise_alert(engine, decider: Decider, state: ClientState, *, webhook: bool = False, evidence=None, hit: Hit = HIT):
     sink = AlertSink(engine, webhook_enabled=webhook)
-    changes = decider.decide([HIT], state, {"f": 2.0}, "ev1", evidence=evidence)
+    changes = decider.decide([hit], state, {"f": 2.0}, "ev1", evidence=evidence)
     sink.add(changes)
     return sink.flush(), changes[0]
+
+
+V1_ROW = {
+    "alert_id": "01JD4V8Q3J6X0M5Y7T2K9W1B3C", "v": 1, "severity": "high", "detector": "rule:confidence-climb",
+    "client_id": "key_7f3a", "model_id": "digits-classifier:3", "score": 0.97, "summary": "key_7f3a: climbing",
+    "trigger_event_id": "ev-9", "window_start_ts": 1795312008.0, "window_end_ts": 1795312048.125,
+    "reasons": [{"feature": "nn_distance_p10", "value": 0.004, "op": "<", "threshold": 0.02}],
+    "features": {"rate_60s": 312.0}, "evidence_event_ids": ["ev-8", "ev-9"], "status": "acknowledged",
+    "hit_count": 3, "last_seen_ts": 1795312048.125, "suppress_until_ts": 1795315648.125,
+}  # fmt: skip
+"""An alerts row exactly as the detector wrote it under contract version 1 (schema revision 0002)."""
+
+
+def test_upgrade_from_version_1_keeps_the_rows_and_reads_them_with_an_empty_group(database_url, capsys) -> None:
+    engine = make_engine(database_url)
+    migrate.upgrade(engine, "0002")
+    created = datetime(2026, 11, 22, 5, 1, 12, 431000, tzinfo=timezone.utc)
+    with engine.begin() as connection:
+        connection.execute(insert(alerts).values(**V1_ROW, created_at=created, updated_at=created))
+    assert main(["db", "upgrade", "--database-url", database_url]) == 0
+    assert f"schema revision: {migrate.head_revision()}" in capsys.readouterr().out
+    store = AlertStore(engine)
+    (old,) = store.export()
+    assert old.related_clients == [] and old.group_id is None and old.schema_version == 2
+    as_v1 = {k: v for k, v in orjson.loads(orjson.dumps(old.model_dump())).items() if k in V1_ROW}
+    assert as_v1 == {k: v for k, v in V1_ROW.items() if k not in ("hit_count", "last_seen_ts", "suppress_until_ts")}
+    assert old.created_at == "2026-11-22T05:01:12.431Z"
+    assert store.get(old.alert_id).hit_count == 3 and store.list(AlertFilter(group_id="g")) == []
+    # the upgraded schema takes group alerts beside the old row; after a restart the group is found in it
+    grouped = Hit("rule:split-probing", "critical", 0.95, [], "split", 600.0, related_clients=("key_2",))
+    raise_alert(engine, Decider(lookup=store.find_open, groups=GroupIds(lookup=store.find_group)), client(), hit=grouped)
+    restarted = Decider(lookup=store.find_open, groups=GroupIds(lookup=store.find_group))
+    _, second = raise_alert(engine, restarted, client("key_2"), hit=replace(grouped, related_clients=("key_1",)))
+    (first,) = store.list(AlertFilter(client_id="key_1"))
+    assert second.alert.group_id == first.group_id and first.related_clients == ["key_2"]
+    assert [r.client_id for r in store.list(AlertFilter(group_id=first.group_id))] == ["key_2", "key_1"]
+    engine.dispose()
 
 
 def test_sink_inserts_then_updates_and_store_reads_back(engine) -> None:
@@ -129,7 +171,8 @@ def test_export_is_the_alert_contract_oldest_first(engine) -> None:
     for obj in exported:
         assert set(obj) == set(Alert.model_fields)
         Alert.model_validate(obj)
-        assert obj["v"] == 1 and obj["status"] == "open" and obj["created_at"].endswith("Z")
+        assert obj["v"] == 1 and obj["schema_version"] == 2 and obj["status"] == "open" and obj["created_at"].endswith("Z")
+        assert obj["related_clients"] == [] and obj["group_id"] is None
         assert obj["reasons"] == [{"feature": "f", "value": 2.0, "op": ">", "threshold": 1.0}]
 
 

@@ -12,6 +12,10 @@ import pytest
 
 from detector.alert import Alert
 from detector.cli import main
+from detector.db.engine import make_engine
+from detector.db.migrate import ensure_schema
+from detector.decide import AlertChange
+from detector.sinks.alert_sink import AlertSink
 
 
 def cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -86,6 +90,30 @@ def test_triage_commands(attack_file: Path, tmp_path: Path, capsys) -> None:
     assert "open -> acknowledged  (on it)" in shown and "acknowledged -> resolved" in shown
     main(["alerts", "list", "--database-url", url, "--status", "open"])
     assert alert_id not in capsys.readouterr().out
+
+
+def test_alerts_list_and_show_name_the_group(tmp_path: Path, capsys) -> None:
+    url = f"sqlite:///{tmp_path / 'a.db'}"
+    engine = make_engine(url)
+    ensure_schema(engine)
+    sink = AlertSink(engine)
+    for client, related, group in (("key_1", ["key_2", "key_3"], "3f9a1c2be0d44b7d"), ("key_9", [], None)):
+        alert = Alert(severity="critical", detector="rule:split-probing", client_id=client, model_id="m", score=0.95,
+                      summary="s", trigger_event_id="e", window_start_ts=0.0, window_end_ts=1.0,
+                      related_clients=related, group_id=group)
+        sink.add([AlertChange(alert, 1, 1.0, 3601.0)])
+    sink.flush()
+    engine.dispose()
+    assert main(["alerts", "list", "--database-url", url]) == 0
+    header, _, *rows = capsys.readouterr().out.splitlines()
+    assert "group" in header.split()
+    assert "3 3f9a1c2b" in next(r for r in rows if "key_1" in r) and "key_9" in next(r for r in rows if " - " in r)
+    assert main(["alerts", "list", "--group", "3f9a1c2be0d44b7d", "--database-url", url]) == 0
+    assert [r.split()[5] for r in capsys.readouterr().out.splitlines()[2:]] == ["key_1"]
+    (alert_id,) = [r.split()[0] for r in rows if "key_1" in r]
+    assert main(["alerts", "show", alert_id, "--database-url", url]) == 0
+    shown = capsys.readouterr().out
+    assert "group      3f9a1c2be0d44b7d (3 clients)" in shown and "related clients (2)\n  key_2\n  key_3\n" in shown
 
 
 def test_bad_database_url_is_one_clear_line(tmp_path: Path) -> None:

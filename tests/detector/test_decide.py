@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from detector.alert import Reason
 from detector.decide import AlertChange, Decider, Hit
+from detector.group_ids import GroupIds, group_id_of
 from featurizers.state import ClientState
 
 
@@ -68,11 +69,45 @@ def test_new_alert_carries_window_evidence_and_summary() -> None:
     assert change.suppress_until_ts == 140.0
 
 
+def split(*related: str) -> Hit:
+    return Hit("rule:split-probing", "critical", 0.95, [], "split", 3600.0, related_clients=related)
+
+
 def test_group_alerts_name_every_related_client() -> None:
-    grouped = Hit("rule:split", "high", 0.8, [], "split", 60.0, related_clients=("k2", "k3"))
-    alert = Decider().decide([grouped], client_at(0.0), {}, "e")[0].alert
+    alert = Decider().decide([split("k3", "k2")], client_at(0.0), {"f": 1.0}, "e")[0].alert
     assert "k2" in alert.summary and "k3" in alert.summary
-    assert alert.features["group_client[k2]"] == 1.0 and alert.features["group_client[k3]"] == 1.0
+    assert alert.related_clients == ["k2", "k3"] and alert.group_id is not None
+    assert alert.features == {"f": 1.0}, "the group is no longer carried as pseudo-features"
+    assert Decider().decide([hit()], client_at(0.0), {}, "e")[0].alert.group_id is None
+
+
+def test_the_members_of_a_split_attack_share_one_group_id() -> None:
+    """Each key of a split walk matches a different subset of the others; their alerts still share the id
+    of the first, across the deciders of different partitions that share one :class:`GroupIds`, also
+    through a key that was only named (k3) and one that names no alerted key (k6)."""
+    groups = GroupIds()
+    partitions = [Decider(groups=groups), Decider(groups=groups)]
+    sets = {"k1": ("k2", "k3"), "k2": ("k1", "k3", "k4"), "k4": ("k2", "k5"), "k5": ("k4",), "k6": ("k3", "k7")}
+    alerts = {
+        key: partitions[i % 2].decide([split(*related)], client_at(float(i), client_id=key), {}, "e")[0].alert
+        for i, (key, related) in enumerate(sets.items())
+    }
+    for key, alert in alerts.items():
+        assert alert.related_clients == sorted(sets[key]) and key not in alert.related_clients
+    assert {alert.group_id for alert in alerts.values()} == {group_id_of("m", "rule:split-probing", ["k1", "k2", "k3"])}
+    unrelated = Decider(groups=groups).decide([split("k8")], client_at(5.0, client_id="k9"), {}, "e")[0].alert
+    assert unrelated.group_id != alerts["k1"].group_id
+
+
+def test_after_a_restart_the_group_id_comes_from_the_store() -> None:
+    asked = []
+
+    def lookup(model_id, detector, client_ids, at_ts):
+        asked.append((model_id, detector, list(client_ids), at_ts))
+        return "stored-group"
+
+    alert = Decider(groups=GroupIds(lookup=lookup)).decide([split("k1")], client_at(7.0, client_id="k2"), {}, "e")[0].alert
+    assert alert.group_id == "stored-group" and asked == [("m", "rule:split-probing", ["k2", "k1"], 7.0)]
 
 
 def test_rebind_adopts_a_recreated_alert() -> None:

@@ -22,20 +22,27 @@ from detector.simulator.variants import SPLIT_KEYS
 BENIGN = {"interactive": 6, "batch": 2, "healthcheck": 2, "retry": 4, "video": 2, "drift": 2, "augment": 3}
 
 
-def alerts_of(scenario: Scenario, seed: int) -> tuple[dict[str, set[str]], dict, dict[str, set[str]]]:
+PerClient = dict[str, set[str]]
+
+
+def alerts_of(scenario: Scenario, seed: int) -> tuple[PerClient, dict, PerClient, PerClient]:
     """Replay a scenario through the pipeline with the built-in rules; per client id its rule
-    alerts, the ground truth by client id, and the clients each alert named as its group."""
+    alerts, the ground truth by client id, the clients its alerts named as its group, and those
+    alerts' group ids."""
     events, truth = generate(scenario, seed=seed)
     pipeline = Pipeline(Settings(), load_ruleset(Settings()))
-    fired: dict[str, set[str]] = defaultdict(set)
-    named: dict[str, set[str]] = defaultdict(set)
+    fired: PerClient = defaultdict(set)
+    named: PerClient = defaultdict(set)
+    groups: PerClient = defaultdict(set)
     for event in events:
         for change in pipeline.process(parse(orjson.dumps(event))):
             alert = change.alert
             if alert.detector.startswith("rule:"):
                 fired[alert.client_id].add(alert.detector)
-                named[alert.client_id].update(k[len("group_client[") : -1] for k in alert.features if k.startswith("group_client["))
-    return fired, {t.client_id: t for t in truth}, named
+                named[alert.client_id].update(alert.related_clients)
+                if alert.group_id is not None:
+                    groups[alert.client_id].add(alert.group_id)
+    return fired, {t.client_id: t for t in truth}, named, groups
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +54,7 @@ def walks() -> tuple[dict[str, set[str]], dict]:
         attacks={"inversion": 1, "zoo": 1, "square": 1, "boundary": 1, "tramer": 1},
         budget_scale=0.25,
     )
-    fired, truth, _ = alerts_of(scenario, seed=11)
+    fired, truth, _, _ = alerts_of(scenario, seed=11)
     return fired, truth
 
 
@@ -79,10 +86,12 @@ def test_benign_clients_of_every_kind_raise_no_rule_alert(walks) -> None:
 
 def test_a_walk_split_over_many_keys_is_one_named_group() -> None:
     scenario = Scenario("rules-split", duration_s=1200.0, benign=BENIGN, careful={"split": 1}, budget_scale=0.3)
-    fired, truth, named = alerts_of(scenario, seed=12)
+    fired, truth, named, groups = alerts_of(scenario, seed=12)
     keys = {client for client, t in truth.items() if t.attack}
     assert len(keys) >= SPLIT_KEYS[0]
     grouped = {client for client in keys if "rule:split-probing" in fired[client]}
     assert len(grouped) >= len(keys) / 2, f"only {len(grouped)} of {len(keys)} keys alerted as a group"
     assert set().union(*(named[c] for c in grouped)) | grouped >= keys, "the group's alerts must name every key"
+    assert all(named[c] <= keys - {c} for c in grouped), "a member's alert names only the other keys"
+    assert len(set().union(*(groups[c] for c in grouped))) == 1, "the members' alerts share one group id"
     assert not any(fired[c] for c, t in truth.items() if not t.attack)
