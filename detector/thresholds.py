@@ -42,7 +42,9 @@ client or beyond it by as much as the tail spreads, whichever is further (``>``:
 twice its distance above the 90th percentile: rising statistics such as sequential evidence have long
 tails; ``<``: 0.8x its value, or as far below it, as a ratio, as it lies below the 10th percentile:
 the low tail of a distance statistic is a few clients of one kind, camera feeds say, and the next
-sample's may reach further)."""
+sample's may reach further). Never past the shipped value, though, where that keeps the 0.8x margin to every
+sample client: a sample that cannot place its tail has no evidence for a stricter threshold than the
+one shipped, only for keeping the margin beyond its own clients."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +55,8 @@ class Calibratable:
     name: str
     feature: str
     op: str
+    shipped: float | None = None
+    """The rule's own value for the threshold, if it has one."""
 
     @property
     def falling(self) -> bool:
@@ -71,7 +75,7 @@ def calibratables(ruleset: RuleSet) -> list[Calibratable]:
     >>> rules = RuleSet([Rule(id="crowd", description="d", severity="high",
     ...     condition="neighbourhood_low < $crowded and history_size > 10", thresholds={"crowded": 0.1})])
     >>> calibratables(rules)
-    [Calibratable(rule_id='crowd', name='crowded', feature='neighbourhood_low', op='<')]
+    [Calibratable(rule_id='crowd', name='crowded', feature='neighbourhood_low', op='<', shipped=0.1)]
     """
     found = []
     for rule in ruleset:
@@ -79,7 +83,8 @@ def calibratables(ruleset: RuleSet) -> list[Calibratable]:
             continue
         for comparison in rule.condition.named_comparisons():
             if comparison.op in ("<", "<=", ">", ">="):
-                found.append(Calibratable(rule.id, comparison.name, comparison.feature, comparison.op))
+                shipped = rule.thresholds.get(comparison.name)
+                found.append(Calibratable(rule.id, comparison.name, comparison.feature, comparison.op, shipped))
     return found
 
 
@@ -123,6 +128,9 @@ def fit(extremes: np.ndarray, targets: list[Calibratable], target_fpr: float) ->
     >>> thresholds, info = fit(extremes[:150], targets, 0.01)   # too few: a margin beyond the extreme
     >>> round(thresholds["crowd.crowded"], 3), info["flagged"], info["confident"]
     (0.15, 0, False)
+    >>> shipped = [Calibratable("crowd", "crowded", "neighbourhood_low", "<", shipped=0.16)]
+    >>> round(fit(extremes[:150], shipped, 0.01)[0]["crowd.crowded"], 3)  # the shipped value spares them all
+    0.16
     >>> fit(extremes[:40], targets, 0.01)[0]   # too few for any fit
     {}
     """
@@ -159,10 +167,14 @@ def fit(extremes: np.ndarray, targets: list[Calibratable], target_fpr: float) ->
             edge = float(column[0])
             if t.falling:  # the mirror of the rising case, on a log scale (ratios, not distances)
                 p10 = float(np.quantile(column, 0.1))
-                thresholds[t.key] = min(edge * SPARSE_MARGIN, edge * edge / p10 if p10 > 0 else edge * SPARSE_MARGIN)
+                spread = edge * edge / p10 if p10 > 0 else edge * SPARSE_MARGIN
+                floor = spread if t.shipped is None else max(spread, t.shipped)
+                thresholds[t.key] = min(edge * SPARSE_MARGIN, floor)
             else:
                 top, p90 = -edge, -float(np.quantile(column, 0.1))
-                thresholds[t.key] = max(top / SPARSE_MARGIN, top + (top - p90))
+                spread = top + (top - p90)
+                ceiling = spread if t.shipped is None else min(spread, t.shipped)
+                thresholds[t.key] = max(top / SPARSE_MARGIN, ceiling)
         elif best >= len(column):
             thresholds[t.key] = math.inf if t.falling else -math.inf
         else:  # between the last flagged client and the first one kept
