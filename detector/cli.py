@@ -19,12 +19,25 @@ from detector.alert import SEVERITIES, STATUSES
 from detector.db.alert_store import AlertFilter, AlertNotFound, AlertStore, parse_time
 from detector.db.engine import DatabaseError, make_engine
 from detector.db.migrate import SchemaOutOfDate, current_revision, ensure_schema, upgrade
+from detector.formats import INPUT_FORMATS
 from detector.settings import ConfigError, Settings
 from detector.sources.file_source import SourceError
 from detector.calibration import CalibrationError
 from rules import RuleLoadError
 
 EXIT_USAGE = 2
+
+
+def _input_format(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--input-format", choices=INPUT_FORMATS,
+        help="what the records hold: native events, KServe logger CloudEvents, OIP request/response pairs, "
+             "or auto (told per record) (env INVDET_INPUT_FORMAT; default native)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--client-id-header", metavar="HEADER",
+        help="kserve/oip: the logged request header naming the client, e.g. X-Api-Key (env INVDET_CLIENT_ID_HEADER)",
+    )  # fmt: skip
 
 
 def _common(parser: argparse.ArgumentParser, *, kafka: bool = False, rules: bool = False) -> None:
@@ -55,9 +68,11 @@ def build_parser() -> argparse.ArgumentParser:
     replay = commands.add_parser("replay", help="run the full pipeline over JSONL files (plain or .gz)")
     replay.add_argument("files", nargs="+", metavar="FILE", help="inference-event JSONL files, replayed in order")
     replay.add_argument("--no-progress", action="store_true", help="no progress bar even on a terminal")
+    _input_format(replay)
     _common(replay, rules=True)
 
     run = commands.add_parser("run", help="consume inference events from Kafka as a long-lived worker")
+    _input_format(run)
     _common(run, kafka=True, rules=True)
 
     webhook = commands.add_parser("webhook", help="deliver alerts from the outbox to the webhook, without a worker")
@@ -72,6 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--out", default=".", help="output folder")
     simulate.add_argument("--seed", type=int, default=0)
     simulate.add_argument("--benign-only", action="store_true", help="only the benign clients (a calibration timeline)")
+    simulate.add_argument(
+        "--kserve", action="store_true", help="also write the events as KServe logger CloudEvents (<name>.kserve.jsonl)"
+    )
 
     alerts = commands.add_parser("alerts", help="list, show, export and triage alerts")
     alert_commands = alerts.add_subparsers(dest="alerts_command", required=True, metavar="ACTION")
@@ -144,6 +162,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
         "kafka_topic": getattr(args, "topic", None),
         "kafka_group_id": getattr(args, "group_id", None),
         "calibration_file": getattr(args, "calibration", None),
+        "input_format": getattr(args, "input_format", None),
+        "client_id_header": getattr(args, "client_id_header", None),
     }
     overrides = {name: value for name, value in flags.items() if value is not None}
     settings = Settings.load(getattr(args, "config", None), **overrides)
@@ -170,7 +190,8 @@ def dispatch(args: argparse.Namespace) -> int:
     if args.command == "simulate":
         from detector.simulator.__main__ import main as simulate
 
-        return simulate([args.scenario, "--out", args.out, "--seed", str(args.seed)] + ["--benign-only"] * args.benign_only)
+        flags = ["--benign-only"] * args.benign_only + ["--kserve"] * args.kserve
+        return simulate([args.scenario, "--out", args.out, "--seed", str(args.seed), *flags])
     settings = settings_from(args)
     if args.command == "replay":
         from detector.commands.replay import print_summary, replay

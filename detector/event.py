@@ -22,6 +22,18 @@ Number = Annotated[float, Strict()]
 Confidence = Annotated[float, Strict(), Field(ge=0.0, le=1.0)]
 
 
+def rfc3339_seconds(value: str) -> float:
+    """Epoch seconds of an RFC 3339 timestamp (a naive one is taken as UTC); raises ValueError.
+
+    >>> rfc3339_seconds("2026-11-22T05:00:00.5Z"), rfc3339_seconds("2026-11-22T06:00:00+01:00")
+    (1795323600.5, 1795323600.0)
+    """
+    parsed = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    return parsed.timestamp()
+
+
 class Output(BaseModel):
     """What the model answered: scores, or only the top label and its confidence."""
 
@@ -65,12 +77,9 @@ class InferenceEvent(BaseModel):
         """Accept epoch seconds or an RFC 3339 string (a naive one is taken as UTC)."""
         if isinstance(value, str):
             try:
-                parsed = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+                return rfc3339_seconds(value)
             except ValueError as exc:
                 raise ValueError("must be epoch seconds or an RFC 3339 timestamp") from exc
-            if parsed.tzinfo is None:
-                parsed = parsed.replace(tzinfo=timezone.utc)
-            return parsed.timestamp()
         if isinstance(value, bool):
             raise ValueError("must be epoch seconds or an RFC 3339 timestamp")
         return value

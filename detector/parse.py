@@ -121,20 +121,9 @@ class Parser:
         return result
 
     def _parse(self, raw: bytes) -> InferenceEvent | DeadLetter:
-        if len(raw) > MAX_EVENT_BYTES:
-            return DeadLetter("too_large", f"event is {len(raw)} bytes, the limit is {MAX_EVENT_BYTES}", raw)
-        try:
-            raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            return DeadLetter("not_utf8", f"not UTF-8 at byte {exc.start}", raw)
-        try:
-            document = jiter.from_json(raw, catch_duplicate_keys=True)
-        except ValueError as exc:
-            message = str(exc)
-            if message.startswith(DUPLICATE_KEY_ERROR):
-                detail = message.removeprefix("Detected ")
-                return DeadLetter("duplicate_key", f"{detail}: which value is meant is unclear", raw)
-            return DeadLetter("not_json", f"not valid JSON: {message}", raw)
+        document = json_document(raw)
+        if isinstance(document, DeadLetter):
+            return document
         try:
             event = InferenceEvent.model_validate(document)
         except ValidationError as exc:
@@ -152,6 +141,29 @@ class Parser:
                     raw,
                 )
         return event
+
+
+def json_document(raw: bytes) -> object | DeadLetter:
+    """The JSON value of one raw record, or why it has none: too large, not UTF-8, not JSON, or a key
+    repeated in one object. Every input format reads its records through here.
+
+    >>> json_document(b'{"a": [1, 2]}'), json_document(b'{"a": 1, "a": 2}').reason
+    ({'a': [1, 2]}, 'duplicate_key')
+    """
+    if len(raw) > MAX_EVENT_BYTES:
+        return DeadLetter("too_large", f"event is {len(raw)} bytes, the limit is {MAX_EVENT_BYTES}", raw)
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return DeadLetter("not_utf8", f"not UTF-8 at byte {exc.start}", raw)
+    try:
+        return jiter.from_json(raw, catch_duplicate_keys=True)
+    except ValueError as exc:
+        message = str(exc)
+        if message.startswith(DUPLICATE_KEY_ERROR):
+            detail = message.removeprefix("Detected ")
+            return DeadLetter("duplicate_key", f"{detail}: which value is meant is unclear", raw)
+        return DeadLetter("not_json", f"not valid JSON: {message}", raw)
 
 
 def parse(raw: bytes | str) -> InferenceEvent | DeadLetter:

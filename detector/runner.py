@@ -17,10 +17,16 @@ from typing import Protocol
 from detector.decide import AlertChange
 from detector.event import InferenceEvent
 from detector.event_time import Admitted, EventClock
+from detector.formats import Decoder, Rejected
+from detector.formats.decoder import NativeDecoder
 from detector.parse import DeadLetter, Parser
 from detector.pipeline import Pipeline
 from detector.sinks.alert_sink import AlertSink
 from detector.sources.base import Record, Source
+
+
+NATIVE = NativeDecoder()
+"""Records that hold contract events as they are."""
 
 
 class DeadLetterSink(Protocol):
@@ -61,19 +67,33 @@ def process_record(
     alert_sink: AlertSink,
     dead_letters: DeadLetterSink,
     summary: RunSummary,
+    decoder: Decoder = NATIVE,
 ) -> list[InferenceEvent]:
-    """Parse one record, let the clock judge its time, and run what it lets through the pipeline
-    (a bad record, or one the clock does not believe, goes to the dead letters); returns the events
-    processed (usually this record's, none when it was rejected or held, several when a hold ends)."""
+    """Decode one record from its input format, parse what it holds, let the clock judge each event's
+    time, and run what it lets through the pipeline (a bad record, or one the clock does not believe,
+    goes to the dead letters); returns the events processed (usually this record's, none when it was
+    rejected, held or waits for its other half, several for a batch or when a hold ends)."""
     summary.events += 1
     if record.defect is not None:
         _dead_letter(DeadLetter(*record.defect, record.value), record, dead_letters, summary)
         return []
-    result = parser.parse(record.value)
-    if isinstance(result, DeadLetter):
-        _dead_letter(result, record, dead_letters, summary)
-        return []
-    return run_admitted(clock.admit(result, record), pipeline, alert_sink, dead_letters, summary)
+    processed = []
+    for item in decoder.decode(record):
+        if isinstance(item, Rejected):
+            _dead_letter(item.letter, item.record, dead_letters, summary)
+            continue
+        result = parser.parse(item.value)
+        if isinstance(result, DeadLetter):
+            _dead_letter(result, item, dead_letters, summary)
+            continue
+        processed += run_admitted(clock.admit(result, item), pipeline, alert_sink, dead_letters, summary)
+    return processed
+
+
+def dead_letter_rejected(rejected: list[Rejected], dead_letters: DeadLetterSink, summary: RunSummary) -> None:
+    """Records an input format gave up on outside :func:`process_record` (timed out, or left at the end)."""
+    for item in rejected:
+        _dead_letter(item.letter, item.record, dead_letters, summary)
 
 
 def run_admitted(
@@ -123,9 +143,11 @@ def run_stream(
     *,
     batch_size: int = 2000,
     on_batch: Callable[[RunSummary], None] | None = None,
+    decoder: Decoder = NATIVE,
 ) -> RunSummary:
     """Drive the stream to its end (or until the source stops) and return the summary. The stream
-    keeps its own time (no wall clock: a replay's time is its files')."""
+    keeps its own time (no wall clock: a replay's time is its files'); what the decoder still holds
+    at the end is dead-lettered."""
     summary = RunSummary()
     clock = EventClock.for_settings(pipeline.store, pipeline.settings)
 
@@ -140,9 +162,11 @@ def run_stream(
 
     for batch in source.batches(batch_size):
         for record in batch:
-            process_record(record, parser, clock, pipeline, alert_sink, dead_letters, summary)
+            process_record(record, parser, clock, pipeline, alert_sink, dead_letters, summary, decoder)
         finish_batch()
-    if clock.held:
+    left = decoder.drain()
+    if clock.held or left:
+        dead_letter_rejected(left, dead_letters, summary)
         run_admitted(clock.close(), pipeline, alert_sink, dead_letters, summary)
         finish_batch()
     summary.seconds = time.perf_counter() - summary.started

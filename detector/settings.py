@@ -133,6 +133,33 @@ class Settings(BaseSettings):
     webhook_in_worker: bool = Field(
         True, description="run the webhook dispatcher inside `run` (else run `inversion-detector webhook`)"
     )
+    input_format: Literal["native", "kserve", "oip", "auto"] = Field(
+        "native", description="what the records are: native events, KServe logger CloudEvents, OIP pairs, or auto (per record)"
+    )
+    client_id_header: str | None = Field(
+        None, description="kserve/oip: the logged request header holding the client id (e.g. X-Api-Key)"
+    )
+    client_id_hash_key: SecretStr | None = Field(
+        None, description="kserve/oip: store a keyed HMAC-SHA256 of the client-id header instead of its value"
+    )
+    scores_tensor: str | None = Field(
+        None, description="kserve/oip: output tensor holding the class scores (else the only float tensor per class)"
+    )
+    join_max_pending: int = Field(
+        10_000, ge=1, description="kserve: request/response halves held while waiting for their partner"
+    )
+    join_timeout_s: float = Field(
+        30.0, gt=0, description="kserve: a half whose partner has not come within this long is dead-lettered"
+    )
+    webhook_format: Literal["native", "ocsf", "splunk-hec", "slack"] = Field(
+        "native", description="webhook body: the alert contract, an OCSF Detection Finding, a Splunk HEC event, or a Slack message"
+    )
+    webhook_hec_token: SecretStr | None = Field(
+        None, description="splunk-hec: the HEC token, sent as Authorization: Splunk <token>"
+    )
+    console_url: str | None = Field(
+        None, description="the analyst console's address, linked from Slack messages (e.g. https://console.example.com)"
+    )
     log_format: Literal["json", "text"] = Field("json", description="log lines of `run` and `webhook`")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="least severe level logged")
 
@@ -143,7 +170,7 @@ class Settings(BaseSettings):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
-    @field_validator("webhook_url")
+    @field_validator("webhook_url", "console_url")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
         if value is not None and urlsplit(value).scheme not in ("http", "https"):

@@ -24,6 +24,7 @@ from detector import __version__
 from detector.assembly import load_ruleset
 from detector.calibration import Calibration, DefaultSection, ModelSection, Provenance, write_calibration
 from detector.commands.replay import stream_files
+from detector.formats import open_decoder
 from detector.decide import AlertChange
 from detector.pipeline import Pipeline
 from detector.settings import Settings
@@ -55,7 +56,8 @@ def calibrate(
     ruleset = load_ruleset(settings)
     pipeline = Pipeline(settings.model_copy(update={"calibration_file": None}), ruleset)
     policy = pipeline.thresholds = ThresholdPolicy(ruleset, collect=True, max_clients=10_000_000)
-    summary, _ = stream_files([str(p) for p in paths], pipeline, _Discard(), progress=progress)  # type: ignore[arg-type]
+    summary, _ = stream_files([str(p) for p in paths], pipeline, _Discard(), progress=progress,  # type: ignore[arg-type]
+                              decoder=open_decoder(settings))  # fmt: skip
     sections = fit_models(pipeline, policy, target_fpr)
     calibration = Calibration(
         provenance=Provenance(

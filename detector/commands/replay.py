@@ -8,9 +8,10 @@ from typing import TextIO
 
 from detector.assembly import assemble
 from detector.commands.terminal import Progress, table
+from detector.formats import Decoder, open_decoder
 from detector.parse import Parser
 from detector.pipeline import Pipeline
-from detector.runner import RunSummary, run_stream
+from detector.runner import NATIVE, RunSummary, run_stream
 from detector.settings import Settings
 from detector.sinks.alert_sink import AlertSink
 from detector.sinks.dead_letter import FileDeadLetterSink
@@ -19,17 +20,24 @@ from detector.sources.file_source import FileSource
 
 def replay(paths: Sequence[str], settings: Settings, *, progress: bool | None = None) -> tuple[RunSummary, FileDeadLetterSink]:
     """Run the pipeline over the files into the configured store."""
+    decoder = open_decoder(settings)
     parts = assemble(settings)
     try:
-        return stream_files(paths, parts.pipeline, parts.alert_sink, progress=progress)
+        return stream_files(paths, parts.pipeline, parts.alert_sink, progress=progress, decoder=decoder)
     finally:
         parts.engine.dispose()
 
 
 def stream_files(
-    paths: Sequence[str], pipeline: Pipeline, alert_sink: AlertSink, *, progress: bool | None = None
+    paths: Sequence[str],
+    pipeline: Pipeline,
+    alert_sink: AlertSink,
+    *,
+    progress: bool | None = None,
+    decoder: Decoder = NATIVE,
 ) -> tuple[RunSummary, FileDeadLetterSink]:
-    """The files through the stream loop with a progress bar, their bad lines to dead-letter files beside them."""
+    """The files (read by ``decoder``'s input format) through the stream loop with a progress bar,
+    their bad lines to dead-letter files beside them."""
     source = FileSource(paths)
     dead_letters = FileDeadLetterSink()
     bar = Progress(source.total_bytes, enabled=progress)
@@ -41,6 +49,7 @@ def stream_files(
             alert_sink,
             dead_letters,
             on_batch=lambda s: bar.update(source.done_bytes, s.events, s.events_per_s),
+            decoder=decoder,
         )
     finally:
         bar.close()

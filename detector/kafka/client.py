@@ -95,11 +95,20 @@ MAX_PRODUCE_BYTES = 8 * 1024 * 1024
 """Largest record the producers send (dead letters quote up to 4 MiB of the raw value)."""
 
 
-def kafka_record(topic: str, partition: int, offset: int, key: bytes | None, value: bytes | None) -> Record:
-    """A consumed message as a :class:`Record` (a null value reads as empty bytes, which parse rejects).
+def kafka_record(
+    topic: str,
+    partition: int,
+    offset: int,
+    key: bytes | None,
+    value: bytes | None,
+    headers: Sequence[tuple[str, bytes | None]] | None = None,
+) -> Record:
+    """A consumed message as a :class:`Record` (a null value reads as empty bytes, which parse rejects;
+    so does a null header value).
 
-    >>> kafka_record("logs", 3, 1234, b"k", b"{}").position
-    'logs/3@1234'
+    >>> record = kafka_record("logs", 3, 1234, b"k", b"{}", [("ce_id", b"1"), ("empty", None)])
+    >>> record.position, record.headers
+    ('logs/3@1234', (('ce_id', b'1'), ('empty', b'')))
     """
     return Record(
         value=value if value is not None else b"",
@@ -108,6 +117,7 @@ def kafka_record(topic: str, partition: int, offset: int, key: bytes | None, val
         key=key,
         partition=partition,
         offset=offset,
+        headers=tuple((name, header if header is not None else b"") for name, header in headers or ()),
     )
 
 

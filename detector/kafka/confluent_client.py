@@ -81,7 +81,10 @@ class ConfluentConsumer:
                     log.warning("consumer error: %s", error)
                 continue
             records.append(
-                kafka_record(message.topic(), message.partition(), message.offset(), message.key(), message.value())
+                kafka_record(
+                    message.topic(), message.partition(), message.offset(), message.key(), message.value(),
+                    message.headers(),
+                )  # fmt: skip
             )
         return records
 

@@ -74,7 +74,7 @@ class KafkaPythonConsumer:
     def poll(self, max_records: int, timeout_s: float) -> list[Record]:
         polled = self.consumer.poll(timeout_ms=int(timeout_s * 1000), max_records=max_records)
         return [
-            kafka_record(tp.topic, tp.partition, message.offset, message.key, message.value)
+            kafka_record(tp.topic, tp.partition, message.offset, message.key, message.value, message.headers)
             for tp, messages in polled.items()
             for message in messages
         ]

@@ -1,7 +1,8 @@
-"""``python -m detector.simulator NAME --out DIR [--seed N] [--benign-only]``: write a scenario and say what was written.
+"""``python -m detector.simulator NAME --out DIR [--seed N] [--benign-only] [--kserve]``: write a scenario and say what was written.
 
 ``--benign-only`` writes the scenario's benign clients alone (``<name>-benign``): with another seed,
-a calibration sample beside a held-out test timeline.
+a calibration sample beside a held-out test timeline. ``--kserve`` also writes the same events as
+KServe's inference logger would (``<name>.kserve.jsonl``, :mod:`detector.simulator.kserve_logger`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import time
 from pathlib import Path
 
 from detector.simulator.scenarios import SCENARIOS
+from detector.simulator.kserve_logger import write_kserve
 from detector.simulator.writer import write_scenario
 
 
@@ -41,12 +43,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=".", help="output folder (default: the current one)")
     parser.add_argument("--seed", type=int, default=0, help="simulation seed (default 0)")
     parser.add_argument("--benign-only", action="store_true", help="only the benign clients (a calibration timeline)")
+    parser.add_argument("--kserve", action="store_true", help="also write the events as KServe logger CloudEvents")
     args = parser.parse_args(argv)
     scenario = SCENARIOS[args.scenario].benign_only() if args.benign_only else SCENARIOS[args.scenario]
     started = time.perf_counter()
     events_path, truth_path = write_scenario(scenario, args.out, seed=args.seed)
+    written = [events_path, truth_path]
+    if args.kserve:
+        written.append(write_kserve(events_path, seed=args.seed))
     elapsed = time.perf_counter() - started
-    print(f"wrote {events_path} and {truth_path} in {elapsed:.1f} s")
+    print(f"wrote {', '.join(map(str, written[:-1]))} and {written[-1]} in {elapsed:.1f} s")
     print("\n".join(summary(truth_path)))
     return 0
 

@@ -23,6 +23,8 @@ class Record:
     offset: int | None = None
     defect: tuple[str, str] | None = None
     """(reason, detail) when the source could not read the record whole: it is a dead letter as it is."""
+    headers: tuple[tuple[str, bytes], ...] = ()
+    """The Kafka record's headers, in order (CloudEvents in binary mode carry their attributes there)."""
 
 
 class Source(Protocol):

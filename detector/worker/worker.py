@@ -38,12 +38,13 @@ from detector.calibration import Calibration, CalibrationError
 from detector.db.alert_store import AlertStore
 from detector.decide import AlertChange
 from detector.event_time import EventClock
+from detector.formats import Rejected, open_decoder
 from detector.group_ids import GroupIds
 from detector.kafka import Consumer, ConsumerConfig, KafkaClientError, Producer, TopicPartition, open_consumer
 from detector.model_bound import ModelBound
 from detector.parse import Parser
 from detector.pipeline import Pipeline
-from detector.runner import RunSummary, adopt_replaced, process_record
+from detector.runner import RunSummary, adopt_replaced, dead_letter_rejected, process_record
 from detector.settings import Settings
 from detector.sinks.alert_sink import AlertSink
 from detector.sinks.dead_letter import KafkaDeadLetterSink
@@ -115,6 +116,7 @@ class Worker:
         self.alert_store = AlertStore(engine)
         self.dead_letters = KafkaDeadLetterSink(producer, settings.kafka_dlq_topic)
         self.parser = Parser()
+        self.decoder = open_decoder(settings)
         self.tasks: dict[TopicPartition, PartitionTask] = {}
         self.model_states: dict[str, ModelState] = {}
         self.models: dict[str, WindowAnomalyModel] = {}
@@ -177,9 +179,11 @@ class Worker:
             records = self.consumer.poll(self.settings.batch_size, poll_timeout_s)
             if records:
                 self.process(records)
+            self.reject(self.decoder.expire_idle())
             self.observe()
             if self._checkpoint_due():
                 self.checkpoint()
+        self.reject(self.decoder.drain())
         self.checkpoint()
         return 0
 
@@ -192,7 +196,7 @@ class Worker:
             if task is None or (task.next_offset is not None and record.offset < task.next_offset):
                 continue  # not ours any more, or before the checkpoint we resumed from
             processed = process_record(
-                record, self.parser, task.clock, task.pipeline, task.sink, self.dead_letters, self.totals
+                record, self.parser, task.clock, task.pipeline, task.sink, self.dead_letters, self.totals, self.decoder
             )
             self.touched_models.update(event.model_id for event in processed)
             task.next_offset = record.offset + 1
@@ -203,6 +207,16 @@ class Worker:
         for reason, count in (self.totals.dead_letters - dead_before).items():
             self.metrics.dead_letters.labels(reason).inc(count)
         self.metrics.batch_seconds.observe(time.perf_counter() - started)
+
+    def reject(self, rejected: list[Rejected]) -> None:
+        """Dead-letter what the input format gave up on between records (halves whose partner never
+        came), and make sure the dead-letter topic has them."""
+        if not rejected:
+            return
+        dead_letter_rejected(rejected, self.dead_letters, self.totals)
+        for item in rejected:
+            self.metrics.dead_letters.labels(item.letter.reason).inc()
+        self._retrying(self.dead_letters.flush, "dead-letter flush")
 
     def observe(self) -> None:
         """Lag per partition, tracked clients and evictions."""
