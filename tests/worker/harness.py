@@ -59,9 +59,10 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @dataclass(frozen=True)
 class Message:
-    key: bytes
+    key: bytes | None
     value: bytes
     partition: int
+    headers: tuple[tuple[str, bytes], ...] = ()
 
 
 def event(client: str, number: int, ts: float, x: Iterable[float]) -> bytes:
@@ -107,7 +108,8 @@ def produce(bootstrap: str, topic: str, messages: Iterable[Message]) -> int:
     count = 0
     try:
         for message in messages:
-            producer.send(topic, value=message.value, key=message.key, partition=message.partition)
+            producer.send(topic, value=message.value, key=message.key, partition=message.partition,
+                          headers=list(message.headers))  # fmt: skip
             count += 1
         producer.flush(30)
     finally:
