@@ -26,7 +26,8 @@ from detector.alert import STATUSES
 from detector.console.auth import AccessGuard
 from detector.console.csrf import CsrfSigner
 from detector.console.headers import SecurityHeaders
-from detector.console.routes import ConsolePages, alert_path
+from detector.console.paths import alert_path
+from detector.console.routes import ConsolePages
 from detector.db.alert_store import AlertNotFound, AlertStore, format_time
 
 STATIC = Path(__file__).with_name("static")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Awaitable, Callable
-from urllib.parse import quote
 
 from pydantic import ValidationError
 from sqlalchemy import Row
@@ -23,6 +22,7 @@ from starlette.templating import Jinja2Templates
 
 from detector.console.csrf import FIELD, CsrfSigner
 from detector.console.group_view import group_view
+from detector.console.paths import alert_path
 from detector.console.plots import alert_plots
 from detector.console.queue_query import PAGE_SIZE, QueueQuery
 from detector.db.alert_store import AlertFilter, AlertStore, alert_from_row
@@ -34,15 +34,6 @@ CLIENT_ALERTS = 200
 """Most alerts the client page lists (newest first)."""
 
 FormAction = Callable[["ConsolePages", Request, FormData], Awaitable[Response]]
-
-
-def alert_path(alert_id: str) -> str:
-    """The alert page's path.
-
-    >>> alert_path("01JD4V8Q3J6X0M5Y7T2K9W1B3C")
-    '/alerts/01JD4V8Q3J6X0M5Y7T2K9W1B3C'
-    """
-    return "/alerts/" + quote(alert_id, safe="")
 
 
 def checked_form(action: FormAction) -> Callable[["ConsolePages", Request], Awaitable[Response]]:

@@ -2,8 +2,9 @@
 
 It runs as a background thread inside ``run`` (own database connections,
 never blocking consumption) or alone as ``inversion-detector webhook``. The
-body is exactly the alert contract object; with a secret, the header
-``X-Signature-256: sha256=<hex HMAC-SHA256 of the raw body>`` signs it. The
+body is the alert contract object, or its rendering in ``INVDET_WEBHOOK_FORMAT``
+(:mod:`detector.webhook.body_format`); with a secret, the header
+``X-Signature-256: sha256=<hex HMAC-SHA256 of the raw body>`` signs the body as sent. The
 secret and the URL's path and query (where webhook tokens often live) never
 reach the logs.
 """
@@ -19,7 +20,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from detector import __version__
 from detector.db.engine import make_engine
-from detector.settings import Settings, mask_url
+from detector.settings import ConfigError, Settings, mask_url
+from detector.webhook.body_format import WebhookBody
 from detector.webhook.outbox import Delivery, Outbox
 from detector.webhook.policy import Outcome, RetryPolicy, classify_error, classify_response
 from detector.webhook.signing import SIGNATURE_HEADER, sign
@@ -46,8 +48,10 @@ class Dispatcher:
         timeout_s: float,
         metrics: WorkerMetrics | None = None,
         client: httpx.Client | None = None,
+        body: WebhookBody | None = None,
     ) -> None:
         self.outbox = Outbox(engine)
+        self.body = body or WebhookBody()
         self.url = url
         self.secret = secret
         self.policy = policy
@@ -60,13 +64,18 @@ class Dispatcher:
     def from_settings(cls, settings: Settings, engine: Engine, metrics: WorkerMetrics | None = None) -> Dispatcher:
         if settings.webhook_url is None:
             raise ValueError("no webhook_url is set")
+        if settings.webhook_format == "splunk-hec" and settings.webhook_hec_token is None:
+            raise ConfigError(["setting webhook_hec_token: the splunk-hec webhook format needs the HEC token "
+                               "(INVDET_WEBHOOK_HEC_TOKEN)"])  # fmt: skip
         secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret is not None else None
+        token = settings.webhook_hec_token.get_secret_value() if settings.webhook_hec_token is not None else None
+        body = WebhookBody(settings.webhook_format, hec_token=token, console_url=settings.console_url)
         policy = RetryPolicy(
             settings.webhook_max_attempts, Backoff(settings.webhook_backoff_s, settings.webhook_backoff_max_s)
         )
         return cls(
             engine, settings.webhook_url, secret=secret, policy=policy, timeout_s=settings.webhook_timeout_s,
-            metrics=metrics,
+            metrics=metrics, body=body,
         )  # fmt: skip
 
     @property
@@ -81,15 +90,17 @@ class Dispatcher:
         return len(deliveries)
 
     def post(self, delivery: Delivery) -> Outcome:
+        body = self.body.render(delivery.body)
         headers = {
             "Content-Type": "application/json",
             "User-Agent": f"inversion-detector/{__version__}",
             "Idempotency-Key": delivery.alert_id,
+            **self.body.headers(),
         }
         if self.secret is not None:
-            headers[SIGNATURE_HEADER] = sign(delivery.body, self.secret)
+            headers[SIGNATURE_HEADER] = sign(body, self.secret)
         try:
-            response = self.client.post(self.url, content=delivery.body, headers=headers)
+            response = self.client.post(self.url, content=body, headers=headers)
         except httpx.HTTPError as exc:
             return classify_error(exc)
         return classify_response(response.status_code, response.headers)

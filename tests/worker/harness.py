@@ -306,6 +306,7 @@ class Received:
     status: int
     received_at: float = field(default_factory=time.time)
     """Wall-clock time the request arrived (the latency benchmark's end point)."""
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 class WebhookReceiver:
@@ -334,7 +335,8 @@ class WebhookReceiver:
                 with receiver.lock:
                     status = receiver.status
                     alert_id = orjson.loads(body).get("alert_id", "")
-                    receiver.requests.append(Received(alert_id, body, self.headers.get("X-Signature-256"), status))
+                    receiver.requests.append(Received(alert_id, body, self.headers.get("X-Signature-256"), status,
+                                                      headers=dict(self.headers)))  # fmt: skip
                 self.send_response(status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
