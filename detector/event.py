@@ -7,8 +7,11 @@ the parser, the simulator and the tests.
 
 from __future__ import annotations
 
+import time
+import uuid
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, Strict, field_validator, model_validator
@@ -103,3 +106,39 @@ class InferenceEvent(BaseModel):
         if self.output.scores is not None:
             return float(max(self.output.scores))
         return self.output.confidence
+
+
+def contract_event(
+    client_id: str,
+    model_id: str,
+    *,
+    input: Sequence[float] | None = None,
+    scores: Sequence[float] | None = None,
+    label: str | int | None = None,
+    confidence: float | None = None,
+    meta: Mapping[str, str] | None = None,
+    ts: float | None = None,
+    event_id: str | None = None,
+) -> dict[str, Any]:
+    """A new inference event as a JSON-ready object: a fresh ``event_id`` and the current time unless
+    given (what producers write; numpy arrays are fine for ``input`` and ``scores`` with orjson's
+    ``OPT_SERIALIZE_NUMPY``).
+
+    >>> sorted(contract_event("k", "m", label=3))
+    ['client_id', 'event_id', 'model_id', 'output', 'ts', 'v']
+    """
+    output = {name: value for name, value in (("scores", scores), ("label", label), ("confidence", confidence))
+              if value is not None}  # fmt: skip
+    event: dict[str, Any] = {
+        "v": 1,
+        "event_id": event_id or str(uuid.uuid4()),
+        "ts": time.time() if ts is None else ts,
+        "client_id": client_id,
+        "model_id": model_id,
+        "output": output,
+    }
+    if input is not None:
+        event["input"] = input
+    if meta:
+        event["meta"] = dict(meta)
+    return event

@@ -19,12 +19,13 @@ import logging
 import queue
 import threading
 import time
-import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
+
+from detector.event import contract_event
 
 log = logging.getLogger(__name__)
 
@@ -45,41 +46,6 @@ class EmitterStats:
     dropped: int
     sent: int
     failed: int
-
-
-def contract_event(
-    client_id: str,
-    model_id: str,
-    *,
-    input: Sequence[float] | None = None,
-    scores: Sequence[float] | None = None,
-    label: str | int | None = None,
-    confidence: float | None = None,
-    meta: Mapping[str, str] | None = None,
-    ts: float | None = None,
-    event_id: str | None = None,
-) -> dict[str, Any]:
-    """An inference event (version 1): a fresh ``event_id`` and the current time unless given; numpy
-    arrays are fine for ``input`` and ``scores``.
-
-    >>> sorted(contract_event("k", "m", label=3))
-    ['client_id', 'event_id', 'model_id', 'output', 'ts', 'v']
-    """
-    output = {name: value for name, value in (("scores", scores), ("label", label), ("confidence", confidence))
-              if value is not None}  # fmt: skip
-    event: dict[str, Any] = {
-        "v": 1,
-        "event_id": event_id or str(uuid.uuid4()),
-        "ts": time.time() if ts is None else ts,
-        "client_id": client_id,
-        "model_id": model_id,
-        "output": output,
-    }
-    if input is not None:
-        event["input"] = input
-    if meta:
-        event["meta"] = dict(meta)
-    return event
 
 
 class Emitter:

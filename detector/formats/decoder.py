@@ -8,12 +8,14 @@ stream loop parses the first like any event and dead-letters the second.
 from __future__ import annotations
 
 import dataclasses
+from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from typing import Protocol
 
 import orjson
 
 from detector.formats.rejected import Rejected
+from detector.parse import DeadLetter, json_document
 from detector.sources.base import Record
 
 
@@ -39,6 +41,27 @@ class NativeDecoder:
 
     def decode(self, record: Record) -> list[Record | Rejected]:
         return [record]
+
+    def expire_idle(self) -> list[Rejected]:
+        return []
+
+    def drain(self) -> list[Rejected]:
+        return []
+
+
+class JsonDecoder(ABC):
+    """A format whose records are JSON documents: reads each one (a record that is not JSON is
+    rejected with the parser's reason) and hands it to :meth:`decode_document`. Nothing waits."""
+
+    def decode(self, record: Record) -> list[Record | Rejected]:
+        document = json_document(record.value)
+        if isinstance(document, DeadLetter):
+            return [Rejected(document, record)]
+        return self.decode_document(document, record)
+
+    @abstractmethod
+    def decode_document(self, document: object, record: Record) -> list[Record | Rejected]:
+        """What one record, already read as JSON, becomes."""
 
     def expire_idle(self) -> list[Rejected]:
         return []

@@ -9,17 +9,16 @@ that cannot be translated dead-letters both of its records with the reason.
 from __future__ import annotations
 
 from detector.formats.cloudevent import CloudEvent, from_binary, from_structured, has_binary_headers
-from detector.formats.decoder import event_records
+from detector.formats.decoder import JsonDecoder, event_records
 from detector.formats.join import Pair, PairJoin
 from detector.formats.rejected import FormatError, Rejected
 from detector.formats.translate import Served, Translator
-from detector.parse import DeadLetter, json_document
 from detector.sources.base import Record
 
 META_EXTENSIONS = ("namespace", "component", "endpoint")
 
 
-class KServeDecoder:
+class KServeDecoder(JsonDecoder):
     """CloudEvent records in, contract events out once both halves of a prediction are in."""
 
     def __init__(self, translator: Translator, join: PairJoin) -> None:
@@ -27,15 +26,12 @@ class KServeDecoder:
         self.join = join
 
     def decode(self, record: Record) -> list[Record | Rejected]:
-        if has_binary_headers(record.headers):
-            try:
-                return self.decode_event(from_binary(record.headers, record.value), record)
-            except FormatError as error:
-                return [Rejected.of(error, record)]
-        document = json_document(record.value)
-        if isinstance(document, DeadLetter):
-            return [Rejected(document, record)]
-        return self.decode_document(document, record)
+        if not has_binary_headers(record.headers):
+            return super().decode(record)
+        try:
+            return self.decode_event(from_binary(record.headers, record.value), record)
+        except FormatError as error:
+            return [Rejected.of(error, record)]
 
     def decode_document(self, document: object, record: Record) -> list[Record | Rejected]:
         """A structured-mode CloudEvent already read as JSON."""

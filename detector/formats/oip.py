@@ -11,24 +11,17 @@ seconds or RFC 3339; the client id comes from ``headers`` (an object of logged r
 from __future__ import annotations
 
 from detector.event import rfc3339_seconds
-from detector.formats.decoder import event_records
+from detector.formats.decoder import JsonDecoder, event_records
 from detector.formats.rejected import FormatError, Rejected
 from detector.formats.translate import Served, Translator
-from detector.parse import DeadLetter, json_document
 from detector.sources.base import Record
 
 
-class OipDecoder:
+class OipDecoder(JsonDecoder):
     """One logged pair per record; nothing waits."""
 
     def __init__(self, translator: Translator) -> None:
         self.translator = translator
-
-    def decode(self, record: Record) -> list[Record | Rejected]:
-        document = json_document(record.value)
-        if isinstance(document, DeadLetter):
-            return [Rejected(document, record)]
-        return self.decode_document(document, record)
 
     def decode_document(self, document: object, record: Record) -> list[Record | Rejected]:
         """A pair already read as JSON."""
@@ -36,12 +29,6 @@ class OipDecoder:
             return event_records(self.translator.events(served_pair(document)), record)
         except FormatError as error:
             return [Rejected.of(error, record)]
-
-    def expire_idle(self) -> list[Rejected]:
-        return []
-
-    def drain(self) -> list[Rejected]:
-        return []
 
 
 def served_pair(document: object) -> Served:

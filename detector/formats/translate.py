@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from detector.event import contract_event
 from detector.formats.client_identity import ClientIdentity, logged_header
 from detector.formats.rejected import FormatError
 from detector.formats.tensors import request_rows, response_outputs
@@ -66,22 +67,11 @@ class Translator:
         agent = logged_header(served.headers, "user-agent")
         if agent is not None:
             meta["user_agent"] = agent
-        events = []
-        for i, (row, output) in enumerate(zip(inputs, outputs, strict=True)):
-            event: dict = {
-                "v": 1,
-                "event_id": served.event_id if len(inputs) == 1 else f"{served.event_id}#{i}",
-                "ts": served.ts,
-                "client_id": client_id,
-                "model_id": model_id,
-                "output": output,
-            }
-            if row is not None:
-                event["input"] = row
-            if meta:
-                event["meta"] = meta
-            events.append(event)
-        return events
+        return [
+            contract_event(client_id, model_id, input=row, ts=served.ts, meta=meta,
+                           event_id=served.event_id if len(inputs) == 1 else f"{served.event_id}#{i}", **output)
+            for i, (row, output) in enumerate(zip(inputs, outputs, strict=True))
+        ]  # fmt: skip
 
 
 def _model_id(service: str | None, response: object) -> str:

@@ -6,25 +6,12 @@ from __future__ import annotations
 import time
 
 import orjson
-from kafka import KafkaConsumer
-
 from detector.emit import Emitter
 from detector.parse import Parser
 from tests.emit.test_middleware import REQUEST, serve
-from tests.services import poll_until
+from tests.conftest import TOPIC_PARTITIONS
 from tests.services.launch import free_loopback_port
-
-
-def consume(bootstrap: str, topic: str, count: int) -> list:
-    consumer = KafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest",
-                             fetch_max_wait_ms=100)  # fmt: skip
-    got: list = []
-    try:
-        poll_until(lambda: got.extend(r for rs in consumer.poll(200).values() for r in rs) or len(got) >= count,
-                   timeout=30, what=f"{count} events on {topic}")  # fmt: skip
-    finally:
-        consumer.close()
-    return got
+from tests.worker.harness import read_all
 
 
 def test_emitted_events_reach_the_topic_keyed_by_client(kafka_broker, kafka_topic) -> None:
@@ -33,7 +20,7 @@ def test_emitted_events_reach_the_topic_keyed_by_client(kafka_broker, kafka_topi
         assert emitter.emit(f"key_{i % 4}", "digits:1", input=[float(i), 1.0], scores=[0.2, 0.8])
     stats = emitter.close(timeout_s=20)
     assert (stats.queued, stats.sent, stats.dropped, stats.failed) == (40, 40, 0, 0)
-    records = consume(kafka_broker.bootstrap, kafka_topic, 40)
+    records = read_all(kafka_broker.bootstrap, kafka_topic, 40, partitions=TOPIC_PARTITIONS)
     parser = Parser()
     events = [parser.parse(record.value) for record in records]
     assert all(type(e).__name__ == "InferenceEvent" for e in events)

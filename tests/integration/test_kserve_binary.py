@@ -8,13 +8,13 @@ import orjson
 
 from detector.simulator.kserve_logger import cloudevents
 from tests.formats.logged import binary
-from tests.integration.test_worker_poison import read_all
 from tests.worker.harness import (  # noqa: F401 - fixtures
     Message,
     attacker,
     library,
     probe_alerted,
     produce,
+    read_all,
     store,
     topic,
     worker_env,

@@ -6,15 +6,13 @@ from __future__ import annotations
 import base64
 
 import orjson
-from kafka import KafkaConsumer, TopicPartition
-
-from tests.services import poll_until
 from tests.worker.harness import (  # noqa: F401 - fixtures
     Message,
     attacker,
     library,
     probe_alerted,
     produce,
+    read_all,
     store,
     topic,
     worker_env,
@@ -34,20 +32,6 @@ POISON = {
     FUTURE_EVENT: "ts_out_of_range",
     REPEATED_KEY_EVENT: "duplicate_key",
 }
-
-
-def read_all(bootstrap: str, dlq: str, count: int) -> list:
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
-                             fetch_max_wait_ms=100)  # fmt: skip
-    consumer.assign([TopicPartition(dlq, 0)])
-    consumer.seek_to_beginning()
-    got: list = []
-    try:
-        poll_until(lambda: got.extend(r for rs in consumer.poll(200).values() for r in rs) or len(got) >= count,
-                   timeout=30, what=f"{count} dead letters")  # fmt: skip
-    finally:
-        consumer.close()
-    return got
 
 
 def test_poison_records_are_dead_lettered_with_reasons_and_the_worker_keeps_going(

@@ -22,7 +22,7 @@ import httpx
 import numpy as np
 import orjson
 import pytest
-from kafka import KafkaProducer
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import Engine, create_engine, func, select
 
@@ -115,6 +115,21 @@ def produce(bootstrap: str, topic: str, messages: Iterable[Message]) -> int:
     finally:
         producer.close()
     return count
+
+
+def read_all(bootstrap: str, topic: str, count: int, partitions: int = 1) -> list:
+    """At least ``count`` records of ``topic`` (its first ``partitions`` partitions), from the beginning."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
+                             fetch_max_wait_ms=100)  # fmt: skip
+    consumer.assign([TopicPartition(topic, partition) for partition in range(partitions)])
+    consumer.seek_to_beginning()
+    got: list = []
+    try:
+        poll_until(lambda: got.extend(r for rs in consumer.poll(200).values() for r in rs) or len(got) >= count,
+                   timeout=30, what=f"{count} records on {topic}")  # fmt: skip
+    finally:
+        consumer.close()
+    return got
 
 
 def write_rules(folder: Path) -> Path:

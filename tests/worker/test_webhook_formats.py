@@ -12,23 +12,14 @@ import orjson
 import pytest
 
 from detector.db.alert_store import AlertStore, alert_from_row
-from detector.db.engine import make_engine
-from detector.db.migrate import ensure_schema
 from detector.settings import ConfigError, Settings
 from detector.webhook.dispatcher import Dispatcher
 from detector.webhook.signing import verify
 from tests.worker.harness import WebhookReceiver, queue_alerts
+from tests.worker.test_webhook_delivery import engine  # noqa: F401 - fixture
 
 SECRET = "whsec-formats"
 SCHEMA = json.loads((Path(__file__).parent / "ocsf-1.3.0-detection-finding.schema.json").read_text())
-
-
-@pytest.fixture
-def engine(tmp_path: Path):
-    engine = make_engine(f"sqlite:///{tmp_path / 'alerts.db'}")
-    ensure_schema(engine)
-    yield engine
-    engine.dispose()
 
 
 @pytest.fixture
