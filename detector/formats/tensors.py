@@ -6,7 +6,8 @@
 
 A request whose tensors have the shape [N, ...] is N predictions; each becomes one event. A row's
 input is its numeric input tensors flattened and joined in order (text tensors are not inputs the
-detector can measure). Outputs map to the contract's ``output``:
+detector can measure; values that are not numbers are left for the contract parser to reject).
+Outputs map to the contract's ``output``:
 
 - ``scores``: the tensor named by ``INVDET_SCORES_TENSOR``, else the only floating-point tensor with
   one value per class (more than one value a row);
@@ -39,14 +40,17 @@ class Tensor:
         return len(self.rows[0]) if self.rows else 0
 
 
-def _flat(data: object) -> list:
-    """Row-major values of nested lists.
+def _flat(data: object, size: int | None = None) -> list:
+    """Row-major values of nested lists (a flat list of ``size`` values, the usual case, as it is: a
+    value in it that is not a number is the contract parser's to reject).
 
-    >>> _flat([[1, 2], [3, [4]]])
-    [1, 2, 3, 4]
+    >>> _flat([[1, 2], [3, [4]]]), _flat([1, 2], size=2)
+    ([1, 2, 3, 4], [1, 2])
     """
     if not isinstance(data, list):
         return [data]
+    if len(data) == size and (not data or not isinstance(data[0], list)):
+        return data
     flat: list = []
     stack = [iter(data)]
     while stack:
@@ -68,9 +72,10 @@ def _tensor(document: object, where: str) -> tuple[str, list[int], str, list]:
         isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape
     ):
         raise FormatError("bad_tensor", f"{where}: needs a string name and datatype and a shape of sizes")
-    values = _flat(document.get("data"))
-    if len(values) != math.prod(shape):
-        raise FormatError("shape_mismatch", f"{where} {name!r}: shape {shape} holds {math.prod(shape)} values, data has {len(values)}")
+    size = math.prod(shape)
+    values = _flat(document.get("data"), size)
+    if len(values) != size:
+        raise FormatError("shape_mismatch", f"{where} {name!r}: shape {shape} holds {size} values, data has {len(values)}")
     return name, shape, datatype.upper(), values
 
 
@@ -109,22 +114,17 @@ def request_rows(body: object) -> list[list[float] | None]:
         rows = first[0] if len(first) >= 2 else 1
         if not numeric:
             return [None] * rows
+        if len(numeric) == 1:
+            return _cut(numeric[0][1], numeric[0][0], rows)
         joined: list[list] = [[] for _ in range(rows)]
         for shape, values in numeric:
             for row, part in zip(joined, _cut(values, shape, rows), strict=True):
                 row.extend(part)
-        return [_numbers(row, "inputs") for row in joined]
+        return joined
     instances = body.get("instances", body.get("inputs"))
     if isinstance(instances, list) and instances:
-        return [_numbers(_flat(instance), "instances") for instance in instances]
+        return [_flat(instance) for instance in instances]
     raise FormatError("bad_payload", "the request has neither OIP v2 inputs nor KServe v1 instances")
-
-
-def _numbers(values: list, where: str) -> list[float]:
-    for value in values:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise FormatError("bad_payload", f"{where}: {str(value)[:40]!r} is not a number")
-    return values
 
 
 def response_outputs(body: object, rows: int, scores_tensor: str | None = None) -> list[dict]:
