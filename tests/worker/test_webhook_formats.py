@@ -13,6 +13,7 @@ import pytest
 
 from detector.db.alert_store import AlertStore, alert_from_row
 from detector.settings import ConfigError, Settings
+from detector.webhook.body_format import slack_message
 from detector.webhook.dispatcher import Dispatcher
 from detector.webhook.signing import verify
 from tests.worker.harness import WebhookReceiver, queue_alerts
@@ -73,7 +74,7 @@ def test_splunk_hec_without_a_token_is_refused() -> None:
         Dispatcher.from_settings(Settings(webhook_url="http://127.0.0.1:1/", webhook_format="splunk-hec"), None)
 
 
-def test_slack_links_to_the_console_and_escapes_what_clients_wrote(engine, receiver, tmp_path) -> None:
+def test_slack_links_to_the_console_and_shows_client_ids_as_code(engine, receiver) -> None:
     alert, message, _ = deliver(engine, receiver, webhook_format="slack", console_url="https://console.example.com/")
     link = f"https://console.example.com/alerts/{alert['alert_id']}"
     (button,) = message["blocks"][-1]["elements"]
@@ -81,9 +82,7 @@ def test_slack_links_to_the_console_and_escapes_what_clients_wrote(engine, recei
     assert f"`{alert['client_id']}`" in json.dumps(message["blocks"][1])
 
 
-def test_slack_escapes_a_client_id_that_tries_to_add_a_link(tmp_path) -> None:
-    from detector.webhook.body_format import slack_message
-
+def test_slack_escapes_a_client_id_that_tries_to_add_a_link() -> None:
     alert = {"alert_id": "01J", "created_at": "2026-11-22T05:01:12.431Z", "severity": "high", "detector": "rule:x",
              "client_id": "<https://evil.example|reset your key> <!channel>", "model_id": "m", "score": 0.9,
              "summary": "s"}  # fmt: skip
