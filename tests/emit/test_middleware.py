@@ -4,6 +4,7 @@ request path; other requests and failed answers are not logged, and nothing it d
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import orjson
@@ -37,7 +38,8 @@ def serve(emitter: Emitter, requests: list[tuple[str, str, dict, bytes]], **opti
             return [(await client.request(method, path, headers=headers, content=body)).status_code
                     for method, path, headers, body in requests]  # fmt: skip
 
-    return asyncio.run(run())
+    with ThreadPoolExecutor(1) as thread:  # a loop of its own, whatever loop this thread may have running
+        return thread.submit(asyncio.run, run()).result()
 
 
 def built(emitter: Emitter) -> list[dict]:
