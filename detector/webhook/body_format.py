@@ -51,7 +51,8 @@ def epoch_ms(rfc3339: str) -> int:
 
 def ocsf_finding(alert: dict) -> dict:
     """The alert as an OCSF Detection Finding: the detector is the analytic, the model the affected
-    resource, the client (as the evidence's actor), its reasons and sampled events the evidence.
+    resource, the client (as the evidence's actor), its reasons and sampled events the evidence, and
+    each other client of a split attack (``related_clients``) an evidence of its own.
 
     >>> finding = ocsf_finding({"alert_id": "01J", "created_at": "2026-11-22T05:01:12.431Z", "severity": "high",
     ...     "detector": "rule:x", "client_id": "k", "model_id": "m", "score": 0.97, "summary": "s",
@@ -96,8 +97,11 @@ def ocsf_finding(alert: dict) -> dict:
                     "trigger_event_id": alert["trigger_event_id"],
                     "evidence_event_ids": alert.get("evidence_event_ids", []),
                     "reasons": alert.get("reasons", []),
+                    **({"group_id": alert["group_id"]} if alert.get("group_id") else {}),
                 },
-            }
+            },
+            *({"actor": {"user": {"uid": client}}, "data": {"group_id": alert.get("group_id"), "role": "related client"}}
+              for client in alert.get("related_clients", [])),
         ],
         "metadata": {"product": PRODUCT, "version": OCSF_VERSION, "uid": alert["alert_id"]},
         "unmapped": {"features": alert.get("features", {}), "score": alert["score"]},
@@ -136,6 +140,8 @@ def slack_message(alert: dict, console_url: str | None) -> dict:
         f"*Detector*\n{slack_code(alert['detector'])}",
         f"*Score*\n{alert['score']:.2f}",
     ]
+    if alert.get("related_clients"):
+        facts.append(f"*Split over*\n{slack_code(', '.join(alert['related_clients'])[:1900])}")
     blocks: list[dict] = [
         {"type": "header", "text": {"type": "plain_text", "text": headline[:150]}},
         {"type": "section", "fields": [{"type": "mrkdwn", "text": fact} for fact in facts]},

@@ -13,7 +13,7 @@ import pytest
 
 from detector.db.alert_store import AlertStore, alert_from_row
 from detector.settings import ConfigError, Settings
-from detector.webhook.body_format import slack_message
+from detector.webhook.body_format import ocsf_finding, slack_message
 from detector.webhook.dispatcher import Dispatcher
 from detector.webhook.signing import verify
 from tests.worker.harness import WebhookReceiver, queue_alerts
@@ -57,6 +57,9 @@ def test_ocsf_is_a_valid_detection_finding_with_the_alert_mapped(engine, receive
     assert finding["finding_info"]["uid"] == alert["alert_id"] and finding["message"] == alert["summary"]
     assert finding["evidences"][0]["data"]["trigger_event_id"] == alert["trigger_event_id"]
     assert finding["resources"][0]["uid"] == alert["model_id"]
+    split = ocsf_finding({**alert, "related_clients": ["key_8", "key_9"], "group_id": "g1"})
+    jsonschema.validate(split, SCHEMA)
+    assert [e["actor"]["user"]["uid"] for e in split["evidences"]] == [alert["client_id"], "key_8", "key_9"]
     broken = {**finding, "finding_info": {"title": "no uid"}}
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(broken, SCHEMA)
