@@ -136,7 +136,7 @@ class History:
     """One client's stored distinct queries (float16, grown by doubling up to ``capacity``, then a ring)
     and its recent per-query values."""
 
-    __slots__ = ("points", "capacity", "head", "count", "values", "repeats")
+    __slots__ = ("points", "capacity", "head", "count", "values", "repeats", "stored_slot", "nearest_slot")
 
     def __init__(self, width: int, capacity: int, recent: int) -> None:
         self.points = np.zeros((min(64, capacity), width), dtype=np.float16)
@@ -146,6 +146,11 @@ class History:
         self.values = Ring(recent, width=2, dtype=np.float64)
         """(event time, value) of the newest distinct queries."""
         self.repeats = 0
+        self.stored_slot = -1
+        """Where the client's newest query was stored; -1 when it was a repeat (featurizers that keep
+        something per stored query, aligned with these slots, read it)."""
+        self.nearest_slot = -1
+        """The slot of the stored query nearest to the newest one, before it was added (-1: none)."""
 
     @property
     def width(self) -> int:
@@ -160,6 +165,7 @@ class History:
             grown[: self.count] = self.points
             self.points = grown
         self.points[self.head] = point
+        self.stored_slot = self.head
         self.head = (self.head + 1) % self.capacity
         self.count = min(self.count + 1, self.capacity)
 
@@ -260,6 +266,7 @@ class Neighbourhood(Featurizer):
         history = client.slots.get(self.name)
         if history is None or history.width != projection.width:
             history = client.slots[self.name] = History(projection.width, HISTORY_FACTOR * client.window, RECENT)
+        history.stored_slot = history.nearest_slot = -1
         if is_repeat(client):
             history.repeats += 1
             return
@@ -269,6 +276,7 @@ class Neighbourhood(Featurizer):
             diff = history.stored().astype(np.float32) - point
             distances = np.sqrt(np.einsum("ij,ij->i", diff, diff))
             history.values.append((obs.ts, neighbourhood_value(distances, history.recent_slots(LAG))))
+            history.nearest_slot = int(np.argmin(distances))
         history.add(point)
 
     def compute(self, client: ClientState, model: ModelState) -> dict[str, float]:

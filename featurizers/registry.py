@@ -4,7 +4,7 @@ Order matters: a featurizer may read what an earlier one keeps for the same
 event (its ``requires``), so distances are measured once per event.
 
 >>> [f.name for f in default_featurizers()]
-['query_rate', 'gradient_walk', 'neighbourhood', 'input_distribution', 'confidence_climb', 'extraction', 'cross_client']
+['query_rate', 'gradient_walk', 'neighbourhood', 'sign_steps', 'input_distribution', 'confidence_climb', 'extraction', 'cross_client']
 >>> len(ALL_FEATURES) == len(FEATURE_DOCS), "symmetric_pair_frac" in ALL_FEATURES
 (True, True)
 """
@@ -19,8 +19,18 @@ from featurizers.gradient_walk import GradientWalk
 from featurizers.input_distribution import InputDistribution
 from featurizers.neighbourhood import Neighbourhood
 from featurizers.query_rate import QueryRate
+from featurizers.sign_steps import SignSteps
 
-FEATURIZER_TYPES: tuple[type[Featurizer], ...] = (QueryRate, GradientWalk, Neighbourhood, InputDistribution, ConfidenceClimb, Extraction, CrossClient)
+FEATURIZER_TYPES: tuple[type[Featurizer], ...] = (
+    QueryRate,
+    GradientWalk,
+    Neighbourhood,
+    SignSteps,
+    InputDistribution,
+    ConfidenceClimb,
+    Extraction,
+    CrossClient,
+)
 
 
 def default_featurizers() -> list[Featurizer]:
