@@ -28,8 +28,10 @@ from featurizers.registry import default_featurizers
 from featurizers.state import ClientState, ModelState, StateStore
 from rules import RuleSet
 
-MODEL_EXCLUDED_FEATURES = frozenset({"events_total", "target_class"})
-"""Identifiers and counters that say nothing about normality on their own."""
+MODEL_EXCLUDED_FEATURES = frozenset({"events_total", "target_class", "sign_steps", "sign_step_frac"})
+"""Identifiers and counters that say nothing about normality on their own, and the sign-step features:
+zero for nearly every benign client, so that once standardised a single chance step would stand out
+(their rule reads them with a threshold set from benign traffic)."""
 
 MODEL_SEVERITY = "low"
 MODEL_SUPPRESS_S = 3600.0
