@@ -23,8 +23,7 @@ from detector.model_bound import ModelBound
 from detector.settings import Settings
 from detector.threshold_policy import ThresholdPolicy
 from featurizers.base import Featurizer, Observation
-from featurizers.gradient_walk import novel_input
-from featurizers.registry import default_featurizers
+from featurizers.extractor import FeatureExtractor
 from featurizers.state import ClientState, ModelState, StateStore
 from rules import RuleSet
 
@@ -117,7 +116,7 @@ class Pipeline:
             warmup_clients=settings.calibration_warmup_clients,
             min_events=settings.calibration_min_events,
         )
-        self.featurizers = list(featurizers) if featurizers is not None else default_featurizers()
+        self.extractor = FeatureExtractor(featurizers)
         self.store = store if store is not None else StateStore(settings.window, settings.max_clients, settings.idle_ttl_s)
         self.decider = Decider(
             lookup=lookup,
@@ -128,9 +127,7 @@ class Pipeline:
         self.model_bound = (
             model_bound if model_bound is not None else ModelBound(settings.max_models, self.store.models, self.models)
         )
-        self.model_features = sorted(
-            {name for f in self.featurizers for name in f.FEATURES} - MODEL_EXCLUDED_FEATURES
-        )
+        self.model_features = sorted(self.extractor.names - MODEL_EXCLUDED_FEATURES)
         self.stats = PipelineStats()
 
     @property
@@ -138,52 +135,35 @@ class Pipeline:
         """The rules in force (their shipped thresholds; :attr:`thresholds` binds them per model)."""
         return self.thresholds.ruleset
 
-    @property
-    def rule_featurizers(self) -> list[Featurizer]:
-        """The featurizers the rules in force read: all a window needs when the model does not score it."""
-        features = self.ruleset.features
-        return [f for f in self.featurizers if f.FEATURES.keys() & features]
-
     def use_rules(self, ruleset: RuleSet, calibration: Calibration | None = None) -> None:
         """Put new rules and calibration in force (a SIGHUP reload)."""
         self.thresholds.use(ruleset, calibration)
 
     def process(self, event: InferenceEvent) -> list[AlertChange]:
         """Feed one valid event; returns the alert changes it caused (usually none)."""
+        due = self.take(event)
+        if due is None:
+            return []
+        client, model = due
+        # once per run of model_every events, whatever the phase of the scoring points
+        with_model = client.n_events % self.settings.model_every < self.settings.score_every
+        return self.score(client, model, event.event_id, with_model=with_model)
+
+    def take(self, event: InferenceEvent) -> tuple[ClientState, ModelState] | None:
+        """Take one valid event into state, scoring nothing; its client and model when the client's
+        window is due to be scored (every ``score_every`` of its events), else None."""
         self.model_bound.seen(event.model_id)
         model = self.store.model(event.model_id)
         client = self.store.touch(event.model_id, event.client_id, event.ts)
-        if event.event_id in client.event_ids:
-            self.stats.duplicates += 1  # a redelivered event must not be counted twice
-            return []
+        if self.extractor.holds(client, event.event_id):
+            self.stats.duplicates += 1
+            return None
         self.stats.events += 1
-        obs = observation(event, model)
-        client.append(obs.event_id, obs.ts, obs.x)
-        for featurizer in self.featurizers:
-            featurizer.observe(obs, client, model)
-        if obs.x is not None and novel_input(client):
-            model.observe_input(obs.x)
-        score_every = self.settings.score_every
-        if client.events_since_scored < score_every:
-            return []
+        self.extractor.observe(observation(event, model), client, model)
+        if client.events_since_scored < self.settings.score_every:
+            return None
         client.events_since_scored = 0
-        # once per run of model_every events, whatever the phase of the scoring points
-        with_model = client.n_events % self.settings.model_every < score_every
-        return self.score(client, model, event.event_id, with_model=with_model)
-
-    def features(self, client: ClientState, model: ModelState) -> dict[str, float]:
-        """All featurizers' features of the client's current window."""
-        merged: dict[str, float] = {}
-        for featurizer in self.featurizers:
-            merged.update(featurizer.compute(client, model))
-        return merged
-
-    def rule_features(self, client: ClientState, model: ModelState) -> dict[str, float]:
-        """The features of the client's current window that the rules read (and some more)."""
-        merged: dict[str, float] = {}
-        for featurizer in self.rule_featurizers:
-            merged.update(featurizer.compute_some(client, model, self.ruleset.features))
-        return merged
+        return client, model
 
     def score(
         self, client: ClientState, model: ModelState, trigger_event_id: str, *, with_model: bool = True
@@ -193,7 +173,10 @@ class Pipeline:
         Without the model only the features the rules read are computed, and all of them only when
         a new alert needs them: an alert always carries every feature of its window."""
         self.stats.windows_scored += 1
-        features = self.features(client, model) if with_model else self.rule_features(client, model)
+        extractor = self.extractor
+        features = (
+            extractor.features(client, model) if with_model else extractor.features_for(client, model, self.ruleset.features)
+        )
         hits = [
             Hit(
                 detector=f"rule:{hit.rule.id}",
@@ -202,7 +185,9 @@ class Pipeline:
                 reasons=hit.reasons,
                 description=hit.rule.description,
                 suppress_for_s=hit.rule.suppress_for,
-                related_clients=self._related(hit.reasons, client, model),
+                related_clients=self.extractor.related_clients(
+                    client, model, {reason.feature for reason in hit.reasons}
+                ),
             )
             for hit in self.thresholds.rules_for(model).evaluate(
                 features, client_id=client.client_id, model_id=client.model_id, n_events=client.n_events
@@ -229,7 +214,7 @@ class Pipeline:
         self.thresholds.observe(model, client, features, {hit.detector for hit in hits})
         if not hits:
             return []
-        window_features = features if with_model else Deferred(lambda: self.features(client, model))
+        window_features = features if with_model else Deferred(lambda: extractor.features(client, model))
         return self.decider.decide(
             hits, client, window_features, trigger_event_id, evidence=lambda hit: self.evidence(client, model, hit)
         )
@@ -237,10 +222,10 @@ class Pipeline:
     def evidence(self, client: ClientState, model: ModelState, hit: Hit) -> Evidence:
         """Per-query series of the client's window from every featurizer that keeps some,
         and the query times of the other clients a group alert names."""
-        series: dict[str, Series] = {}
-        for featurizer in self.featurizers:
-            for name, (times, values) in featurizer.series(client, model).items():
-                series[name] = Series(t=times.tolist(), y=values.tolist())
+        series = {
+            name: Series(t=times.tolist(), y=values.tolist())
+            for name, (times, values) in self.extractor.series(client, model).items()
+        }
         group = {}
         for other in hit.related_clients:
             state = self.store.clients.get((client.model_id, other))
@@ -255,13 +240,4 @@ class Pipeline:
                 self.model_features, warmup=self.settings.model_warmup, quantile=self.settings.model_quantile
             )
         return found
-
-    def _related(self, reasons, client: ClientState, model: ModelState) -> tuple[str, ...]:
-        """Other clients named by a group-aware featurizer whose features fired."""
-        fired = {reason.feature for reason in reasons}
-        related: list[str] = []
-        for featurizer in self.featurizers:
-            if fired & featurizer.FEATURES.keys():
-                related.extend(featurizer.related_clients(client, model))
-        return tuple(dict.fromkeys(related))
 

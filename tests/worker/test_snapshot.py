@@ -35,7 +35,7 @@ def outcome(pipeline: Pipeline, events: list[InferenceEvent]) -> list[tuple]:
     """What the pipeline makes of events: every alert change, and every client's features at the end."""
     changes = [(c.alert.client_id, c.alert.detector, c.hit_count, c.new) for e in events for c in pipeline.process(e)]
     model = pipeline.store.models["m:1"]
-    features = [(key, pipeline.features(client, model)) for key, client in sorted(pipeline.store.clients.items())]
+    features = [(key, pipeline.extractor.features(client, model)) for key, client in sorted(pipeline.store.clients.items())]
     return changes + features
 
 
