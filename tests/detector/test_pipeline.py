@@ -48,7 +48,7 @@ def test_the_model_scores_a_client_once_every_model_every_events(model_every: in
     for i in range(64):
         pipeline.process(event(i))
     assert pipeline.stats.windows_scored == 16
-    assert pipeline.models["m"].seen == windows
+    assert pipeline.anomaly.models["m"].seen == windows
 
 
 def test_windows_the_model_skips_compute_only_the_features_the_rules_read() -> None:
@@ -79,7 +79,7 @@ def test_a_reloaded_rule_over_features_no_rule_read_before_fires_on_the_next_win
     pipeline.use_rules(RuleSet([*rule("rate_60s > 1000"), *rule("dist_prev_median >= 0", rule_id="walk")]))
     changes = [change for i in range(8, 12) for change in pipeline.process(event(i))]
     assert [(change.alert.detector, change.new) for change in changes] == [("rule:walk", True)]
-    assert pipeline.models == {}  # scored by the rules alone
+    assert pipeline.anomaly.models == {}  # scored by the rules alone
 
 
 def client_and_model(pipeline: Pipeline) -> tuple:
