@@ -1,7 +1,8 @@
 """Feature distributions per client kind, to set rule thresholds from benign traffic.
 
-Plays a simulator scenario through the real featurizers (no rules, no model,
-no database) and keeps every scored window's features. For each feature it
+Plays a simulator scenario through the pipeline's feature steps (no rules, no
+model, no database: :meth:`Pipeline.take`) and keeps the features of every
+window the pipeline would score. For each feature it
 prints, over benign clients, the quantiles of each client's most extreme
 window (the largest value for features that rise under attack, the smallest
 for those that fall), and for each attack kind the median client's extreme:
@@ -33,7 +34,6 @@ from detector.pipeline import Pipeline
 from detector.settings import Settings
 from detector.simulator import generate
 from featurizers.registry import FEATURE_DOCS
-from featurizers.state import ClientState, ModelState
 from rules import RuleSet
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -55,32 +55,26 @@ FALLING = frozenset(
 SKIPPED = frozenset({"target_class", "events_total"})
 
 
-class RecordingPipeline(Pipeline):
-    """The pipeline up to features: every scored window's features are kept, nothing is decided."""
-
-    def __init__(self, settings: Settings, min_events: int) -> None:
-        super().__init__(settings, RuleSet([]))
-        self.min_events = min_events
-        self.windows: dict[tuple[str, str], list[dict[str, float]]] = defaultdict(list)
-
-    def score(self, client: ClientState, model: ModelState, trigger_event_id: str, *, with_model: bool = True) -> list:
-        if client.n_events >= self.min_events:
-            self.windows[(client.model_id, client.client_id)].append(self.features(client, model))
-        return []
+Windows = dict[tuple[str, str], list[dict[str, float]]]
+"""(model_id, client_id) -> the features of each of the client's scored windows, oldest first."""
 
 
-def record(scenario: str, seed: int, min_events: int, settings: Settings) -> tuple[RecordingPipeline, list]:
-    """Play the scenario through the featurizers; the recording pipeline and the ground truth."""
+def record(scenario: str, seed: int, min_events: int, settings: Settings) -> tuple[Windows, list]:
+    """Play the scenario through the pipeline up to features (nothing is scored or decided); the
+    features of every window the pipeline would score of clients with ``min_events``, and the ground truth."""
     events, truth = generate(scenario, seed)
-    pipeline = RecordingPipeline(settings, min_events)
+    pipeline = Pipeline(settings, RuleSet([]))
+    windows: Windows = defaultdict(list)
     started, count = time.perf_counter(), 0
     for event in events:
-        parsed = parse(orjson.dumps(event))
-        pipeline.process(parsed)
+        due = pipeline.take(parse(orjson.dumps(event)))
+        if due is not None and due[0].n_events >= min_events:
+            client, model = due
+            windows[(client.model_id, client.client_id)].append(pipeline.extractor.features(client, model))
         count += 1
         if count % 50_000 == 0:
             print(f"  {scenario}: {count:,} events, {count / (time.perf_counter() - started):,.0f}/s", file=sys.stderr)
-    return pipeline, truth
+    return windows, truth
 
 
 def extremes(windows: list[dict[str, float]], feature: str) -> float:
@@ -91,7 +85,7 @@ def extremes(windows: list[dict[str, float]], feature: str) -> float:
     return min(values) if feature in FALLING else max(values)
 
 
-def summarise(pipeline: RecordingPipeline, truth: list, features: list[str]) -> dict:
+def summarise(windows: Windows, truth: list, features: list[str]) -> dict:
     """Per feature: benign quantiles of client extremes (overall and per kind) and each attack kind's median."""
     kinds: dict[tuple[str, str], str] = {}
     attack: dict[tuple[str, str], bool] = {}
@@ -103,8 +97,8 @@ def summarise(pipeline: RecordingPipeline, truth: list, features: list[str]) -> 
     for feature in features:
         benign: dict[str, list[float]] = defaultdict(list)
         attacks: dict[str, list[float]] = defaultdict(list)
-        for key, windows in pipeline.windows.items():
-            value = extremes(windows, feature)
+        for key, client_windows in windows.items():
+            value = extremes(client_windows, feature)
             if np.isfinite(value):
                 (attacks if attack[key] else benign)[kinds[key]].append(value)
         every = np.array([v for values in benign.values() for v in values])
@@ -161,8 +155,8 @@ def main(argv: list[str] | None = None) -> int:
     features = args.features or [name for name in FEATURE_DOCS if name not in SKIPPED]
     results = {}
     for scenario in args.scenarios:
-        pipeline, truth = record(scenario, args.seed, args.min_events, Settings())
-        results[scenario] = summarise(pipeline, truth, features)
+        windows, truth = record(scenario, args.seed, args.min_events, Settings())
+        results[scenario] = summarise(windows, truth, features)
         print_summary(scenario, results[scenario])
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(orjson.dumps(results, option=orjson.OPT_INDENT_2).decode())

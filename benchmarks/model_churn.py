@@ -70,7 +70,7 @@ def one_count(models: int, clients: int, events_per_client: int, max_models: int
         "rss_bytes": rss_bytes(),
         "rss_growth_bytes": rss_bytes() - rss_before,
         "models_held": held,
-        "anomaly_models_held": len(pipeline.models),
+        "anomaly_models_held": len(pipeline.anomaly.models),
         "models_evicted": pipeline.model_bound.evicted,
         "max_models": pipeline.settings.max_models,
     }

@@ -1,9 +1,9 @@
 """Features of clients' windows at their last event, to see why an attacker was missed.
 
 A second pass over a replay file through a fresh :class:`Pipeline` (the
-same featurizers, no alert store, no scoring): when an event is the last one
-of a client asked for, the client's features are taken with
-:meth:`Pipeline.features`. Comparing a missed attacker's values with the
+same featurizers, no alert store, no scoring: :meth:`Pipeline.take`): when an
+event is the last one of a client asked for, the client's features are taken
+with its feature extractor. Comparing a missed attacker's values with the
 benign clients' spread shows which features separate it and how far each
 rule threshold is from it.
 """
@@ -20,17 +20,13 @@ from detector.parse import DeadLetter, parse
 from detector.pipeline import Pipeline
 from detector.settings import Settings
 
-NEVER = 2**62
-"""A scoring period no client reaches."""
-
 Key = tuple[str, str]
 """(model_id, client_id)."""
 
 
 def features_at_end(events_path: Path, last_event: Mapping[Key, str], settings: Settings) -> dict[Key, dict[str, float]]:
     """Each asked client's features right after its last event (``last_event``: client -> its last event id)."""
-    # Features are computed only where asked: the pipeline observes every event but scores none.
-    pipeline = Pipeline(settings.model_copy(update={"score_every": NEVER}), load_ruleset(settings))
+    pipeline = Pipeline(settings, load_ruleset(settings))
     wanted = {event_id: key for key, event_id in last_event.items()}
     found: dict[Key, dict[str, float]] = {}
     with open(events_path, "rb") as lines:
@@ -38,11 +34,11 @@ def features_at_end(events_path: Path, last_event: Mapping[Key, str], settings: 
             event = parse(line)
             if isinstance(event, DeadLetter):
                 continue
-            pipeline.process(event)
+            pipeline.take(event)  # features only where asked: every event observed, none scored
             key = wanted.get(event.event_id)
             if key is not None:
                 state = pipeline.store.clients[key]
-                found[key] = pipeline.features(state, pipeline.store.model(key[0]))
+                found[key] = pipeline.extractor.features(state, pipeline.store.model(key[0]))
     return found
 
 

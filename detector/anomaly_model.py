@@ -27,7 +27,7 @@ TOP_CONTRIBUTORS = 3
 
 
 @dataclass(frozen=True, slots=True)
-class ModelVerdict:
+class AnomalyVerdict:
     """A model's judgement of one window: its score, whether it is anomalous and why."""
 
     score: float
@@ -88,7 +88,7 @@ class WindowAnomalyModel:
         z = self.scaler.transform_one(raw)
         return z, {name: 0.5 * (1.0 + math.tanh(z.get(name, 0.0) / 3.0)) for name in self.features}
 
-    def score_and_learn(self, features: Mapping[str, float], *, flagged: bool = False) -> ModelVerdict:
+    def score_and_learn(self, features: Mapping[str, float], *, flagged: bool = False) -> AnomalyVerdict:
         """Score a window, then learn from it unless it was flagged (by rules or by this model)."""
         raw = self._vector(features)
         z, x = self._squash(raw)
@@ -108,4 +108,4 @@ class WindowAnomalyModel:
                 self.scaler.learn_one(raw)
                 self.trees.learn_one(x)
                 self.seen += 1
-        return ModelVerdict(score=min(max(score, 0.0), 1.0), anomalous=anomalous, threshold=threshold, contributors=contributors)
+        return AnomalyVerdict(score=min(max(score, 0.0), 1.0), anomalous=anomalous, threshold=threshold, contributors=contributors)

@@ -17,26 +17,11 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from detector.alert import MAX_EVIDENCE_EVENTS, MAX_RELATED_CLIENTS, Alert, Reason, Severity, severity_rank
+from detector.alert import MAX_EVIDENCE_EVENTS, MAX_RELATED_CLIENTS, Alert, severity_rank
 from detector.evidence import Evidence
 from detector.group_ids import GroupIds
+from detector.hit import Hit
 from featurizers.state import ClientState
-
-SEVERITY_SCORE = {"info": 0.2, "low": 0.4, "medium": 0.6, "high": 0.8, "critical": 0.95}
-"""Score of a rule hit: rules are calibrated, so their severity is their confidence."""
-
-
-@dataclass(frozen=True, slots=True)
-class Hit:
-    """One detector that fired on a client's window."""
-
-    detector: str
-    severity: Severity
-    score: float
-    reasons: list[Reason]
-    description: str
-    suppress_for_s: float
-    related_clients: tuple[str, ...] = ()
 
 
 @dataclass(slots=True)
@@ -62,7 +47,7 @@ Lookup = Callable[[str, str, str, float], "AlertChange | None"]
 def summarise(client: ClientState, hit: Hit) -> str:
     """One line an analyst reads first.
 
-    >>> from featurizers.state import ClientState
+    >>> from detector.alert import Reason
     >>> c = ClientState.new("m", "key_1", 8)
     >>> for t in (0.0, 40.0):
     ...     c.append("e", t, None)

@@ -2,7 +2,11 @@
 
 Sources, parsing and sinks stay outside: the pipeline takes valid events and
 returns alert changes, so replay, the Kafka worker, tests and benchmarks all
-drive the same code.
+drive the same code. It composes one stage per job, each the owner of its
+state: the feature extractor (per-client windows and featurizer state, in the
+client and model states of its store), the rule scorer (the rules in force
+and their per-model thresholds), the anomaly scorer (one River model per
+model_id) and the decider (the open alerts).
 """
 
 from __future__ import annotations
@@ -14,27 +18,21 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from detector.anomaly_model import WindowAnomalyModel
+from detector.anomaly_scorer import AnomalyScorer
 from detector.calibration import Calibration
-from detector.decide import SEVERITY_SCORE, AlertChange, Decider, Hit, Lookup
+from detector.decide import AlertChange, Decider, Lookup
 from detector.event import InferenceEvent
 from detector.evidence import Evidence, Series
 from detector.group_ids import GroupIds
+from detector.hit import Hit
 from detector.model_bound import ModelBound
+from detector.rule_scorer import RuleScorer
 from detector.settings import Settings
 from detector.threshold_policy import ThresholdPolicy
 from featurizers.base import Featurizer, Observation
-from featurizers.gradient_walk import novel_input
-from featurizers.registry import default_featurizers
+from featurizers.extractor import FeatureExtractor
 from featurizers.state import ClientState, ModelState, StateStore
 from rules import RuleSet
-
-MODEL_EXCLUDED_FEATURES = frozenset({"events_total", "target_class", "sign_steps", "sign_step_frac"})
-"""Identifiers and counters that say nothing about normality on their own, and the sign-step features:
-zero for nearly every benign client, so that once standardised a single chance step would stand out
-(their rule reads them with a threshold set from benign traffic)."""
-
-MODEL_SEVERITY = "low"
-MODEL_SUPPRESS_S = 3600.0
 
 
 def observation(event: InferenceEvent, model: ModelState) -> Observation:
@@ -89,7 +87,7 @@ class PipelineStats:
 
 
 class Pipeline:
-    """Per-client state, featurizers, rules and per-model River models, then decide."""
+    """Extract features, score them with the rules and the anomaly models, then decide."""
 
     def __init__(
         self,
@@ -99,137 +97,98 @@ class Pipeline:
         featurizers: Sequence[Featurizer] | None = None,
         lookup: Lookup | None = None,
         store: StateStore | None = None,
-        models: dict[str, WindowAnomalyModel] | None = None,
+        anomaly_models: dict[str, WindowAnomalyModel] | None = None,
         calibration: Calibration | None = None,
         model_bound: ModelBound | None = None,
         groups: GroupIds | None = None,
     ) -> None:
-        """``store`` and ``models`` may be shared or split: the worker runs one pipeline per
+        """``store`` and ``anomaly_models`` may be shared or split: the worker runs one pipeline per
         partition, each with its own client store, sharing per-model state and River models (and
         the ``model_bound`` that keeps them within ``max_models``) and the ``groups`` that name
         split attacks, whose members may sit in any partition."""
         self.settings = settings
-        self.thresholds = ThresholdPolicy(
-            ruleset,
-            calibration,
-            online=settings.online_calibration,
-            target_fpr=settings.calibration_target_fpr,
-            warmup_clients=settings.calibration_warmup_clients,
-            min_events=settings.calibration_min_events,
+        self.extractor = FeatureExtractor(featurizers)
+        self.rules = RuleScorer(
+            self.extractor,
+            ThresholdPolicy(
+                ruleset,
+                calibration,
+                online=settings.online_calibration,
+                target_fpr=settings.calibration_target_fpr,
+                warmup_clients=settings.calibration_warmup_clients,
+                min_events=settings.calibration_min_events,
+            ),
         )
-        self.featurizers = list(featurizers) if featurizers is not None else default_featurizers()
+        self.anomaly = AnomalyScorer(
+            self.extractor.names,
+            warmup=settings.model_warmup,
+            quantile=settings.model_quantile,
+            persistence=settings.model_persistence,
+            models=anomaly_models,
+        )
         self.store = store if store is not None else StateStore(settings.window, settings.max_clients, settings.idle_ttl_s)
         self.decider = Decider(
             lookup=lookup,
             max_active=settings.max_clients,
             groups=groups if groups is not None else GroupIds(max_members=settings.max_clients),
         )
-        self.models: dict[str, WindowAnomalyModel] = {} if models is None else models
         self.model_bound = (
-            model_bound if model_bound is not None else ModelBound(settings.max_models, self.store.models, self.models)
-        )
-        self.model_features = sorted(
-            {name for f in self.featurizers for name in f.FEATURES} - MODEL_EXCLUDED_FEATURES
+            model_bound
+            if model_bound is not None
+            else ModelBound(settings.max_models, self.store.models, self.anomaly.models)
         )
         self.stats = PipelineStats()
 
-    @property
-    def ruleset(self) -> RuleSet:
-        """The rules in force (their shipped thresholds; :attr:`thresholds` binds them per model)."""
-        return self.thresholds.ruleset
-
-    @property
-    def rule_featurizers(self) -> list[Featurizer]:
-        """The featurizers the rules in force read: all a window needs when the model does not score it."""
-        features = self.ruleset.features
-        return [f for f in self.featurizers if f.FEATURES.keys() & features]
-
     def use_rules(self, ruleset: RuleSet, calibration: Calibration | None = None) -> None:
-        """Put new rules and calibration in force (a SIGHUP reload)."""
-        self.thresholds.use(ruleset, calibration)
+        """Put new rules and calibration in force (a SIGHUP reload): the next window scores with them."""
+        self.rules.use(ruleset, calibration)
 
     def process(self, event: InferenceEvent) -> list[AlertChange]:
         """Feed one valid event; returns the alert changes it caused (usually none)."""
+        due = self.take(event)
+        if due is None:
+            return []
+        client, model = due
+        # once per run of model_every events, whatever the phase of the scoring points
+        with_anomaly = client.n_events % self.settings.model_every < self.settings.score_every
+        return self.score(client, model, event.event_id, with_anomaly=with_anomaly)
+
+    def take(self, event: InferenceEvent) -> tuple[ClientState, ModelState] | None:
+        """Take one valid event into state, scoring nothing; its client and model when the client's
+        window is due to be scored (every ``score_every`` of its events), else None."""
         self.model_bound.seen(event.model_id)
         model = self.store.model(event.model_id)
         client = self.store.touch(event.model_id, event.client_id, event.ts)
-        if event.event_id in client.event_ids:
-            self.stats.duplicates += 1  # a redelivered event must not be counted twice
-            return []
+        if self.extractor.holds(client, event.event_id):
+            self.stats.duplicates += 1
+            return None
         self.stats.events += 1
-        obs = observation(event, model)
-        client.append(obs.event_id, obs.ts, obs.x)
-        for featurizer in self.featurizers:
-            featurizer.observe(obs, client, model)
-        if obs.x is not None and novel_input(client):
-            model.observe_input(obs.x)
-        score_every = self.settings.score_every
-        if client.events_since_scored < score_every:
-            return []
+        self.extractor.observe(observation(event, model), client, model)
+        if client.events_since_scored < self.settings.score_every:
+            return None
         client.events_since_scored = 0
-        # once per run of model_every events, whatever the phase of the scoring points
-        with_model = client.n_events % self.settings.model_every < score_every
-        return self.score(client, model, event.event_id, with_model=with_model)
-
-    def features(self, client: ClientState, model: ModelState) -> dict[str, float]:
-        """All featurizers' features of the client's current window."""
-        merged: dict[str, float] = {}
-        for featurizer in self.featurizers:
-            merged.update(featurizer.compute(client, model))
-        return merged
-
-    def rule_features(self, client: ClientState, model: ModelState) -> dict[str, float]:
-        """The features of the client's current window that the rules read (and some more)."""
-        merged: dict[str, float] = {}
-        for featurizer in self.rule_featurizers:
-            merged.update(featurizer.compute_some(client, model, self.ruleset.features))
-        return merged
+        return client, model
 
     def score(
-        self, client: ClientState, model: ModelState, trigger_event_id: str, *, with_model: bool = True
+        self, client: ClientState, model: ModelState, trigger_event_id: str, *, with_anomaly: bool = True
     ) -> list[AlertChange]:
-        """Evaluate rules, and the model if ``with_model``, on the client's window and decide.
+        """Evaluate the rules, and the anomaly model if ``with_anomaly``, on the client's window and decide.
 
-        Without the model only the features the rules read are computed, and all of them only when
-        a new alert needs them: an alert always carries every feature of its window."""
+        Without the anomaly model only the features the rules read are computed, and all of them only
+        when a new alert needs them: an alert always carries every feature of its window."""
         self.stats.windows_scored += 1
-        features = self.features(client, model) if with_model else self.rule_features(client, model)
-        hits = [
-            Hit(
-                detector=f"rule:{hit.rule.id}",
-                severity=hit.rule.severity,
-                score=SEVERITY_SCORE[hit.rule.severity],
-                reasons=hit.reasons,
-                description=hit.rule.description,
-                suppress_for_s=hit.rule.suppress_for,
-                related_clients=self._related(hit.reasons, client, model),
-            )
-            for hit in self.thresholds.rules_for(model).evaluate(
-                features, client_id=client.client_id, model_id=client.model_id, n_events=client.n_events
-            )
-        ]
-        if with_model:
-            verdict = self._model(client.model_id).score_and_learn(features, flagged=bool(hits))
-            client.anomalous_run = client.anomalous_run + 1 if verdict.anomalous else 0
-            # Only full windows: a client's first few queries say too little to call it unusual.
-            if client.anomalous_run >= self.settings.model_persistence and client.n_events >= client.window:
-                hits.append(
-                    Hit(
-                        detector=f"model:{WindowAnomalyModel.name}",
-                        severity=MODEL_SEVERITY,
-                        score=verdict.score,
-                        reasons=verdict.contributors,
-                        description=f"{client.anomalous_run} windows in a row unlike this model's usual clients "
-                        f"(anomaly score {verdict.score:.2f} >= {verdict.threshold:.2f})",
-                        suppress_for_s=MODEL_SUPPRESS_S,
-                    )
-                )
+        features = self.extractor.features(client, model) if with_anomaly else self.rules.features(client, model)
+        hits = self.rules.hits(features, client, model)
+        if with_anomaly:
+            anomaly = self.anomaly.score(client, features, flagged=bool(hits))
+            if anomaly is not None:
+                hits.append(anomaly)
         for hit in hits:
             self.stats.hits[hit.detector] += 1
-        self.thresholds.observe(model, client, features, {hit.detector for hit in hits})
+        self.rules.learn(model, client, features, {hit.detector for hit in hits})
         if not hits:
             return []
-        window_features = features if with_model else Deferred(lambda: self.features(client, model))
+        window_features = features if with_anomaly else Deferred(lambda: self.extractor.features(client, model))
         return self.decider.decide(
             hits, client, window_features, trigger_event_id, evidence=lambda hit: self.evidence(client, model, hit)
         )
@@ -237,31 +196,13 @@ class Pipeline:
     def evidence(self, client: ClientState, model: ModelState, hit: Hit) -> Evidence:
         """Per-query series of the client's window from every featurizer that keeps some,
         and the query times of the other clients a group alert names."""
-        series: dict[str, Series] = {}
-        for featurizer in self.featurizers:
-            for name, (times, values) in featurizer.series(client, model).items():
-                series[name] = Series(t=times.tolist(), y=values.tolist())
+        series = {
+            name: Series(t=times.tolist(), y=values.tolist())
+            for name, (times, values) in self.extractor.series(client, model).items()
+        }
         group = {}
         for other in hit.related_clients:
             state = self.store.clients.get((client.model_id, other))
             if state is not None:
                 group[other] = state.ts.ordered().tolist()
         return Evidence(series=series, group=group)
-
-    def _model(self, model_id: str) -> WindowAnomalyModel:
-        found = self.models.get(model_id)
-        if found is None:
-            found = self.models[model_id] = WindowAnomalyModel(
-                self.model_features, warmup=self.settings.model_warmup, quantile=self.settings.model_quantile
-            )
-        return found
-
-    def _related(self, reasons, client: ClientState, model: ModelState) -> tuple[str, ...]:
-        """Other clients named by a group-aware featurizer whose features fired."""
-        fired = {reason.feature for reason in reasons}
-        related: list[str] = []
-        for featurizer in self.featurizers:
-            if fired & featurizer.FEATURES.keys():
-                related.extend(featurizer.related_clients(client, model))
-        return tuple(dict.fromkeys(related))
-

@@ -96,7 +96,7 @@ class Settings(BaseSettings):
     calibration_min_events: int = Field(
         32, ge=1, description="online calibration: events a client must have sent to count towards the fit"
     )
-    model_warmup: int = Field(500, ge=0, description="scored windows per model before model alerts")
+    model_warmup: int = Field(500, ge=0, description="scored windows per model before its anomaly model alerts")
     model_quantile: float = Field(
         0.9999, gt=0.5, lt=1.0, description="anomaly-score quantile above which a window is anomalous"
     )

@@ -55,7 +55,7 @@ def calibrate(
     """Fit per-model thresholds on the events in ``paths`` and write them to ``output`` (when given)."""
     ruleset = load_ruleset(settings)
     pipeline = Pipeline(settings.model_copy(update={"calibration_file": None}), ruleset)
-    policy = pipeline.thresholds = ThresholdPolicy(ruleset, collect=True, max_clients=10_000_000)
+    policy = pipeline.rules.thresholds = ThresholdPolicy(ruleset, collect=True, max_clients=10_000_000)
     summary, _ = stream_files([str(p) for p in paths], pipeline, _Discard(), progress=progress,  # type: ignore[arg-type]
                               decoder=open_decoder(settings))  # fmt: skip
     sections = fit_models(pipeline, policy, target_fpr)

@@ -68,9 +68,9 @@ def load_clients(blob: bytes, store: StateStore) -> None:
     store.watermark = watermark
 
 
-def dump_model(state: ModelState, model: WindowAnomalyModel | None) -> bytes:
-    """One model's cross-client state (normaliser, labels, featurizers' shared index) and its River model."""
-    return _dump("model", (state, model))
+def dump_model(state: ModelState, anomaly: WindowAnomalyModel | None) -> bytes:
+    """One model's cross-client state (normaliser, labels, featurizers' shared index) and its River anomaly model."""
+    return _dump("model", (state, anomaly))
 
 
 def load_model(blob: bytes) -> tuple[ModelState, WindowAnomalyModel | None]:

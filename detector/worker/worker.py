@@ -119,8 +119,8 @@ class Worker:
         self.decoder = open_decoder(settings)
         self.tasks: dict[TopicPartition, PartitionTask] = {}
         self.model_states: dict[str, ModelState] = {}
-        self.models: dict[str, WindowAnomalyModel] = {}
-        self.model_bound = ModelBound(settings.max_models, self.model_states, self.models,
+        self.anomaly_models: dict[str, WindowAnomalyModel] = {}
+        self.model_bound = ModelBound(settings.max_models, self.model_states, self.anomaly_models,
                                       save=self._save_evicted_model, load=self._load_model)  # fmt: skip
         self.groups = GroupIds(
             lookup=lambda *key: self._retrying(lambda: self.alert_store.find_group(*key), "group lookup"),
@@ -295,7 +295,7 @@ class Worker:
                         blob = dump_clients(task.pipeline.store)
                         self.checkpoints.save_partition(connection, task.tp, task.next_offset, blob)
                 for model_id in sorted(self.touched_models & self.model_states.keys()):  # evicted ones are saved
-                    blob = dump_model(self.model_states[model_id], self.models.get(model_id))
+                    blob = dump_model(self.model_states[model_id], self.anomaly_models.get(model_id))
                     self.checkpoints.save_model(connection, model_id, blob)
         except BaseException:
             for task in dirty:
@@ -397,7 +397,7 @@ class Worker:
             self.ruleset,
             lookup=lambda *key: self._retrying(lambda: self.alert_store.find_open(*key), "alert lookup"),
             store=store,
-            models=self.models,
+            anomaly_models=self.anomaly_models,
             model_bound=self.model_bound,
             groups=self.groups,
             calibration=self.calibration,
@@ -406,9 +406,9 @@ class Worker:
         clock = EventClock.for_settings(store, settings, wall=time.time)  # no event is dated past the host's clock
         return PartitionTask(tp, claim.epoch, pipeline, clock, sink, claim.next_offset, evictions_seen=store.evicted)
 
-    def _save_evicted_model(self, model_id: str, state: ModelState, model: WindowAnomalyModel | None) -> None:
+    def _save_evicted_model(self, model_id: str, state: ModelState, anomaly: WindowAnomalyModel | None) -> None:
         """Checkpoint a model ``max_models`` evicts (its own transaction), so that it can come back."""
-        blob = dump_model(state, model)
+        blob = dump_model(state, anomaly)
 
         def save() -> None:
             with self.engine.begin() as connection:

@@ -15,9 +15,10 @@ from detector.db import migrate
 from detector.db.alert_store import AlertFilter, AlertNotFound, AlertStore
 from detector.db.engine import make_engine
 from detector.db.tables import alerts, metadata
-from detector.decide import Decider, Hit
+from detector.decide import Decider
 from detector.evidence import Evidence, Series
 from detector.group_ids import GroupIds
+from detector.hit import Hit
 from detector.sinks.alert_sink import AlertSink
 from featurizers.state import ClientState
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from detector.alert import Reason
-from detector.decide import AlertChange, Decider, Hit
+from detector.decide import AlertChange, Decider
 from detector.group_ids import GroupIds, group_id_of
+from detector.hit import Hit
 from featurizers.state import ClientState
 
 

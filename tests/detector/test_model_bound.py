@@ -32,9 +32,9 @@ def test_a_thousand_model_ids_stay_within_max_models_memory() -> None:
             pipeline.process(event)
         if model + 1 in (250, 1000):
             rss[model + 1] = rss_bytes()
-    assert len(pipeline.store.models) == len(pipeline.models) == MAX_MODELS
+    assert len(pipeline.store.models) == len(pipeline.anomaly.models) == MAX_MODELS
     assert pipeline.model_bound.evicted == 1000 - MAX_MODELS
-    assert sorted(pipeline.models) == sorted(f"m:{m}" for m in range(1000 - MAX_MODELS, 1000))
+    assert sorted(pipeline.anomaly.models) == sorted(f"m:{m}" for m in range(1000 - MAX_MODELS, 1000))
     # flat once the bound is reached: unbounded, the 750 models after the 250th take ~160 MB
     assert rss[1000] - rss[250] < 40 * 2**20
 
@@ -47,4 +47,4 @@ def test_a_model_seen_again_after_eviction_starts_afresh_in_a_replay() -> None:
         for event in events_of(model, rng):
             pipeline.process(event.model_copy(update={"event_id": f"{event.event_id}-{pipeline.stats.events}"}))
     assert sorted(pipeline.store.models) == ["m:0", "m:2"] and pipeline.model_bound.evicted == 2
-    assert pipeline.models["m:0"].seen == 1  # relearned from its one window since it came back
+    assert pipeline.anomaly.models["m:0"].seen == 1  # relearned from its one window since it came back

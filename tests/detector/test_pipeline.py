@@ -37,8 +37,8 @@ class Counting(GradientWalk):
         return super().compute(client, model)
 
 
-def rule(condition: str, min_events: int = 1) -> RuleSet:
-    return RuleSet([Rule(id="r", description="r", condition=condition, severity="low", min_events=min_events)])
+def rule(condition: str, min_events: int = 1, rule_id: str = "r") -> RuleSet:
+    return RuleSet([Rule(id=rule_id, description=rule_id, condition=condition, severity="low", min_events=min_events)])
 
 
 @pytest.mark.parametrize(("model_every", "windows"), [(4, 16), (16, 4), (12, 5), (1, 16)])
@@ -48,7 +48,7 @@ def test_the_model_scores_a_client_once_every_model_every_events(model_every: in
     for i in range(64):
         pipeline.process(event(i))
     assert pipeline.stats.windows_scored == 16
-    assert pipeline.models["m"].seen == windows
+    assert pipeline.anomaly.models["m"].seen == windows
 
 
 def test_windows_the_model_skips_compute_only_the_features_the_rules_read() -> None:
@@ -68,6 +68,18 @@ def test_a_new_alert_from_a_window_the_model_skips_carries_every_feature() -> No
     assert [(change.alert.detector, change.new) for change in changes] == [("rule:r", True), ("rule:r", False)]
     assert walk.computed == 1  # for the new alert only: an update keeps the features it was raised with
     assert set(walk.FEATURES) & set(changes[0].alert.features) == set(walk.compute(*client_and_model(pipeline)))
+
+
+def test_a_reloaded_rule_over_features_no_rule_read_before_fires_on_the_next_window_the_model_skips() -> None:
+    """The featurizers a rule window computes follow the rules in force, not those the pipeline
+    started with: a reload that adds a rule over another featurizer's features fires at once."""
+    settings = Settings(window=16, score_every=4, model_every=1000, model_warmup=1000)
+    pipeline = Pipeline(settings, rule("rate_60s > 1000"), featurizers=[QueryRate(), GradientWalk()])
+    assert [change for i in range(8) for change in pipeline.process(event(i))] == []
+    pipeline.use_rules(RuleSet([*rule("rate_60s > 1000"), *rule("dist_prev_median >= 0", rule_id="walk")]))
+    changes = [change for i in range(8, 12) for change in pipeline.process(event(i))]
+    assert [(change.alert.detector, change.new) for change in changes] == [("rule:walk", True)]
+    assert pipeline.anomaly.models == {}  # scored by the rules alone
 
 
 def client_and_model(pipeline: Pipeline) -> tuple:

@@ -1,23 +1,20 @@
 """Replaying hand-made query sequences through featurizers the way the pipeline does, and the sequences.
 
-The pipeline's per-event order is fixed (see ``featurizers/base.py``): touch
-the client, append the event, let every featurizer observe it in registry
-order, then update the model's input normaliser with it if it is novel for
-its client (:func:`featurizers.gradient_walk.novel_input`; every input when
-no gradient walk is replayed). :class:`Replay` does exactly
-that without the rest of the pipeline, so featurizer tests stay fast and pure.
+:class:`Replay` touches the client and hands each query to the same
+:class:`featurizers.extractor.FeatureExtractor` the pipeline uses, without
+the rest of the pipeline, so featurizer tests stay fast and pure.
 """
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
 from featurizers.base import Featurizer, Observation
-from featurizers.gradient_walk import novel_input
+from featurizers.extractor import FeatureExtractor
 from featurizers.state import ClientState, ModelState, StateStore
 
 
@@ -34,13 +31,17 @@ class Query:
     model_id: str = "m"
 
 
-@dataclass
 class Replay:
     """Featurizers plus a state store, fed one :class:`Query` at a time."""
 
-    featurizers: Sequence[Featurizer]
-    store: StateStore = field(default_factory=lambda: StateStore(window=64))
-    clock: float = 0.0
+    def __init__(self, featurizers: Sequence[Featurizer], store: StateStore | None = None) -> None:
+        self.extractor = FeatureExtractor(featurizers)
+        self.store = store if store is not None else StateStore(window=64)
+        self.clock = 0.0
+
+    @property
+    def featurizers(self) -> list[Featurizer]:
+        return self.extractor.featurizers
 
     def model(self, model_id: str = "m") -> ModelState:
         return self.store.model(model_id)
@@ -59,12 +60,7 @@ class Replay:
     def send(self, query: Query) -> ClientState:
         model = self.store.model(query.model_id)
         client = self.store.touch(query.model_id, query.client_id, query.ts)
-        obs = self.observation(query, model)
-        client.append(obs.event_id, obs.ts, obs.x)
-        for featurizer in self.featurizers:
-            featurizer.observe(obs, client, model)
-        if obs.x is not None and novel_input(client):
-            model.observe_input(obs.x)
+        self.extractor.observe(self.observation(query, model), client, model)
         return client
 
     def send_all(self, queries: Iterable[Query]) -> None:
@@ -78,11 +74,7 @@ class Replay:
             self.send(Query(client_id, self.clock, x=x, scores=s))
 
     def features(self, client_id: str, model_id: str = "m") -> dict[str, float]:
-        client, model = self.client(client_id, model_id), self.model(model_id)
-        merged: dict[str, float] = {}
-        for featurizer in self.featurizers:
-            merged.update(featurizer.compute(client, model))
-        return merged
+        return self.extractor.features(self.client(client_id, model_id), self.model(model_id))
 
 
 def population(replay: Replay, rng: np.random.Generator, dim: int, n: int = 400, scale: float = 1.0) -> None:

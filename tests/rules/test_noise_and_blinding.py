@@ -182,7 +182,7 @@ def test_a_probe_cloud_is_alerted_and_a_feed_as_crowded_is_not_on_shipped_thresh
     crowded = {}
     for client, kind in kind_of.items():
         if kind != "person":
-            features = pipeline.features(pipeline.store.clients[("m", client)], pipeline.store.model("m"))
+            features = pipeline.extractor.features(pipeline.store.clients[("m", client)], pipeline.store.model("m"))
             crowded[client] = features["neighbourhood_low"]
     feeds = [c for c, k in kind_of.items() if k == "feed"]
     clouds = [c for c, k in kind_of.items() if k == "cloud"]

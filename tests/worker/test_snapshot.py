@@ -35,7 +35,7 @@ def outcome(pipeline: Pipeline, events: list[InferenceEvent]) -> list[tuple]:
     """What the pipeline makes of events: every alert change, and every client's features at the end."""
     changes = [(c.alert.client_id, c.alert.detector, c.hit_count, c.new) for e in events for c in pipeline.process(e)]
     model = pipeline.store.models["m:1"]
-    features = [(key, pipeline.features(client, model)) for key, client in sorted(pipeline.store.clients.items())]
+    features = [(key, pipeline.extractor.features(client, model)) for key, client in sorted(pipeline.store.clients.items())]
     return changes + features
 
 
@@ -53,18 +53,18 @@ def test_a_restored_pipeline_continues_exactly_like_an_uninterrupted_one(ruleset
     outcome(uninterrupted, first)
     outcome(checkpointed, first)
     clients_blob = dump_clients(checkpointed.store)
-    model_blob = dump_model(checkpointed.store.models["m:1"], checkpointed.models.get("m:1"))
+    model_blob = dump_model(checkpointed.store.models["m:1"], checkpointed.anomaly.models.get("m:1"))
 
     model_state, river = load_model(model_blob)
     store = StateStore(SETTINGS.window, SETTINGS.max_clients, SETTINGS.idle_ttl_s, models={"m:1": model_state})
     load_clients(clients_blob, store)
-    restored = Pipeline(SETTINGS, ruleset, store=store, models={"m:1": river} if river is not None else {})
+    restored = Pipeline(SETTINGS, ruleset, store=store, anomaly_models={"m:1": river} if river is not None else {})
     assert list(restored.store.clients) == list(checkpointed.store.clients)
 
     expected = outcome(uninterrupted, rest)
     assert any(detector == "rule:test-probe-count" for _, detector, *_ in expected[:-5])
     assert outcome(restored, rest) == expected
-    assert restored.models["m:1"].seen == uninterrupted.models["m:1"].seen > 0
+    assert restored.anomaly.models["m:1"].seen == uninterrupted.anomaly.models["m:1"].seen > 0
 
 
 def test_restored_events_are_recognised_as_duplicates(ruleset) -> None:
@@ -73,7 +73,7 @@ def test_restored_events_are_recognised_as_duplicates(ruleset) -> None:
     outcome(pipeline, events)
     store = StateStore(SETTINGS.window, models=pipeline.store.models)
     load_clients(dump_clients(pipeline.store), store)
-    restored = Pipeline(SETTINGS, ruleset, store=store, models=pipeline.models)
+    restored = Pipeline(SETTINGS, ruleset, store=store, anomaly_models=pipeline.anomaly.models)
     for event in events[-10:]:
         assert restored.process(event) == []
     assert restored.stats.duplicates == 10

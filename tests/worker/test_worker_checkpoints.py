@@ -8,76 +8,17 @@ from pathlib import Path
 import pytest
 from sqlalchemy.exc import OperationalError
 
-from detector.assembly import load_ruleset
 from detector.db.alert_store import AlertFilter, AlertStore
-from detector.db.engine import make_engine
-from detector.db.migrate import ensure_schema
 from detector.kafka.client import kafka_record
 from detector.settings import Settings
 from detector.worker.checkpoint_store import CheckpointStore
-from detector.worker.metrics import WorkerMetrics
-from detector.worker.shutdown import Shutdown
-from detector.worker.worker import Worker
-from tests.worker.harness import PROBE_DETECTOR, attacker, benign, write_rules
-
-TOPIC = "logs"
-TP = (TOPIC, 0)
-
-
-class ScriptedConsumer:
-    """Hands out queued records and records commits; assignment is driven by the test."""
-
-    def __init__(self, listener: Worker) -> None:
-        self.listener = listener
-        self.queue: list = []
-        self.committed: dict = {}
-
-    def feed(self, messages) -> None:
-        start = len(self.queue)
-        self.queue += [kafka_record(TOPIC, 0, start + i, m.key, m.value) for i, m in enumerate(messages)]
-
-    def poll(self, max_records: int, timeout_s: float) -> list:
-        batch, self.queue = self.queue[:max_records], self.queue[max_records:]
-        return batch
-
-    def commit(self, offsets) -> None:
-        self.committed.update(offsets)
-
-    def highwater(self, partition) -> int | None:
-        return None
-
-    def close(self) -> None:
-        self.listener.revoked([TP])
-
-
-class NoProducer:
-    def send(self, topic, *, value, key=None, headers=None) -> None:
-        raise AssertionError("no dead letters expected")
-
-    def flush(self, timeout_s=None) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
+from tests.worker.harness import PROBE_DETECTOR, attacker, benign
+from tests.worker.scripted import TOPIC, TP, run_batches, scripted_settings, worker
 
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    url = f"sqlite:///{tmp_path / 'alerts.db'}"
-    ensure_schema(make_engine(url))
-    return Settings(database_url=url, kafka_topic=TOPIC, rules=[str(write_rules(tmp_path))], model_warmup=10**6)
-
-
-def worker(settings: Settings) -> tuple[Worker, ScriptedConsumer]:
-    engine = make_engine(settings.database_url)
-    made = Worker(settings, load_ruleset(settings), engine, NoProducer(), metrics=WorkerMetrics(), shutdown=Shutdown(5.0))
-    made.consumer = ScriptedConsumer(made)
-    return made, made.consumer
-
-
-def run_batches(made: Worker, consumer: ScriptedConsumer) -> None:
-    while consumer.queue:
-        made.process(consumer.poll(100, 0.0))
+    return scripted_settings(tmp_path)
 
 
 def test_a_checkpoint_stores_alerts_state_and_offsets_and_a_new_owner_resumes_there(settings) -> None:
@@ -154,11 +95,11 @@ def test_a_model_evicted_by_max_models_is_checkpointed_and_comes_back_with_what_
     learned = made.model_states["m:0"].normaliser.count
     send("m:1", 20)
     send("m:2", 20)  # a third model: m:0, the least recently seen, goes
-    assert sorted(made.model_states) == sorted(made.models) == ["m:1", "m:2"]
+    assert sorted(made.model_states) == sorted(made.anomaly_models) == ["m:1", "m:2"]
     assert made.checkpoints.model("m:0") is not None
     made.observe()
     assert made.metrics.model_evictions._value.get() == 1
     send("m:0", 8)
     assert sorted(made.model_states) == ["m:0", "m:2"]
     assert made.model_states["m:0"].normaliser.count > learned  # restored, then went on learning
-    assert made.models["m:0"].seen >= 2  # its anomaly model too
+    assert made.anomaly_models["m:0"].seen >= 2  # its anomaly model too
