@@ -15,8 +15,10 @@ from detector.anomaly_model import WindowAnomalyModel
 from detector.hit import Hit
 from featurizers.state import ClientState
 
-ANOMALY_EXCLUDED_FEATURES = frozenset({"events_total", "target_class", "sign_steps", "sign_step_frac"})
-"""Identifiers and counters that say nothing about normality on their own, and the sign-step features:
+ANOMALY_EXCLUDED_FEATURES = frozenset(
+    {"events_total", "distinct_queries_total", "target_class", "sign_steps", "sign_step_frac"}
+)
+"""Identifiers and counters that say nothing about normality on their own (they grow with a client's age), and the sign-step features:
 zero for nearly every benign client, so that once standardised a single chance step would stand out
 (their rule reads them with a threshold set from benign traffic)."""
 
