@@ -22,6 +22,14 @@ The file is YAML meant to be read by people::
         thresholds: {neighbourhood-probing: {crowded: 0.047}}
         benign: {neighbourhood-probing.crowded: {p1: 0.05, p5: 0.21, p50: 0.83, extreme: 0.046}}
 
+Beside it, ``<name>.inputs.npz`` keeps what ``calibrate`` learned of each
+model's input distribution (a sample of its inputs and the principal subspace
+fitted on them, from the sample's traffic and any ``--reference`` records):
+the YAML names it with its sha256 (``inputs: {file, sha256}``) and each
+model's ``input_model`` section says what it holds. A run with the file scores
+every query of a calibrated model against that distribution from the first
+one, instead of waiting for the model's own traffic to fill a reservoir.
+
 Thresholds are named in rules as ``$name`` (see :mod:`rules.condition`); a
 rule or name the file gives that the loaded rules do not have is an error, so
 a calibration cannot silently miss its rules.
@@ -49,15 +57,21 @@ detector.calibration.CalibrationError: 1 error in calibration file:
 
 from __future__ import annotations
 
+import copy
+import hashlib
+import io
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
+from featurizers.input_distribution import InputDistribution, InputModel
+from featurizers.state import StateStore
 from rules import RuleSet
 from rules.errors import RuleError
 from rules.loader import compose_yaml, duplicate_keys, field_path, line_of
@@ -108,6 +122,27 @@ class DefaultSection(BaseModel):
     _check = field_validator("thresholds")(_finite)
 
 
+class InputsFile(BaseModel):
+    """The arrays file written beside the calibration file (NumPy .npz): each model's learned inputs."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    file: str = Field(description="its name, in the calibration file's folder")
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="of its bytes: a file that changed is refused")
+
+
+class InputModelRef(BaseModel):
+    """Where a model's learned input distribution is kept: arrays in the file beside this one."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    key: str = Field(description="the model's arrays in the inputs file are named '<key>/...'")
+    dim: int = Field(ge=1, description="input values")
+    sample: int = Field(ge=1, description="inputs kept to refit it from")
+    components: int = Field(0, ge=0, description="principal components of its fit (0: not fitted yet)")
+    reference_records: int = Field(0, ge=0, description="of the inputs it learned from, records given with --reference")
+
+
 class ModelSection(DefaultSection):
     """One model's fitted thresholds and what they were fitted on."""
 
@@ -117,6 +152,7 @@ class ModelSection(DefaultSection):
     confident: bool = False
     flagged: int = Field(0, ge=0)
     benign: dict[str, dict[str, float]] = Field(default_factory=dict)
+    input_model: InputModelRef | None = None
 
 
 class Calibration(BaseModel):
@@ -126,13 +162,27 @@ class Calibration(BaseModel):
 
     calibration: Literal[1] = 1
     provenance: Provenance
+    inputs: InputsFile | None = None
     default: DefaultSection = Field(default_factory=DefaultSection)
     models: dict[str, ModelSection] = Field(default_factory=dict)
+    _input_models: dict[str, InputModel] = PrivateAttr(default_factory=dict)
 
     def thresholds_for(self, model_id: str) -> Thresholds:
         """The thresholds in force for a model: its own section, else the default section."""
         section = self.models.get(model_id)
         return (section or self.default).thresholds
+
+    @property
+    def input_models(self) -> dict[str, InputModel]:
+        """model id -> its input distribution as learned by ``calibrate`` (read from the inputs file)."""
+        return self._input_models
+
+    def seed(self, store: StateStore) -> None:
+        """Give every calibrated model that ``store`` has not seen its learned input distribution, so its
+        queries are scored against it from the first one (a copy each: the pipeline keeps learning)."""
+        for model_id, learned in self._input_models.items():
+            if model_id not in store.models:
+                store.model(model_id).shared[InputDistribution.name] = copy.deepcopy(learned)
 
 
 def load_calibration(path: str | Path, ruleset: RuleSet | None = None) -> Calibration:
@@ -162,9 +212,36 @@ def load_calibration(path: str | Path, ruleset: RuleSet | None = None) -> Calibr
         raise CalibrationError(sorted(errors, key=lambda e: e.line or 0)) from None
     if ruleset is not None:
         errors += _unknown_names(name, root, calibration, ruleset)
+    if calibration.inputs is not None:
+        errors += _read_inputs(Path(path), root, calibration)
     if errors:
         raise CalibrationError(sorted(errors, key=lambda e: e.line or 0))
     return calibration
+
+
+def _read_inputs(path: Path, root: yaml.Node, calibration: Calibration) -> list[RuleError]:
+    """Load the inputs file's models into ``calibration``; the problems found, each at its line."""
+    inputs = calibration.inputs
+    where = path.parent / inputs.file
+    fail = lambda loc, message: [RuleError(str(path), line_of(root, loc), field_path(loc).lstrip("."), message)]  # noqa: E731
+    try:
+        blob = where.read_bytes()
+    except OSError as exc:
+        return fail(("inputs", "file"), f"cannot read {where}: {exc.strerror or exc}")
+    if hashlib.sha256(blob).hexdigest() != inputs.sha256:
+        return fail(("inputs", "sha256"), f"{where} changed since this file was written (its sha256 differs)")
+    try:
+        arrays = np.load(io.BytesIO(blob), allow_pickle=False)
+        for model_id, section in calibration.models.items():
+            ref = section.input_model
+            if ref is None:
+                continue
+            prefix = f"{ref.key}/"
+            own = {name[len(prefix):]: arrays[name] for name in arrays.files if name.startswith(prefix)}
+            calibration._input_models[model_id] = InputModel.from_arrays(own)
+    except (ValueError, KeyError, OSError) as exc:
+        return fail(("inputs", "file"), f"{where}: unreadable input model: {exc}")
+    return []
 
 
 def _unknown_names(name: str, root: yaml.Node, calibration: Calibration, ruleset: RuleSet) -> list[RuleError]:
@@ -193,8 +270,34 @@ HEADER = (
 )
 
 
-def write_calibration(calibration: Calibration, path: str | Path) -> None:
-    """Write the file (YAML, keys in reading order, a comment header)."""
-    data = calibration.model_dump(mode="json")
+def write_calibration(
+    calibration: Calibration,
+    path: str | Path,
+    input_models: Mapping[str, InputModel] | None = None,
+    reference_records: Mapping[str, int] | None = None,
+) -> None:
+    """Write the file (YAML, keys in reading order, a comment header) and, with ``input_models``, the inputs
+    file beside it (``<name>.inputs.npz``), referenced from the YAML with its sha256; ``reference_records``
+    counts the ``--reference`` records each model's input distribution learned from."""
+    path = Path(path)
+    if input_models:
+        arrays = {}
+        for i, (model_id, learned) in enumerate(sorted(input_models.items())):
+            if model_id in calibration.models:
+                key = f"m{i}"
+                arrays.update({f"{key}/{name}": value for name, value in learned.arrays().items()})
+                section = calibration.models[model_id]
+                section.input_model = InputModelRef(
+                    key=key, dim=learned.dim, sample=learned.size,
+                    components=0 if learned.components is None else len(learned.components),
+                    reference_records=(reference_records or {}).get(model_id, 0),
+                )  # fmt: skip
+        buffer = io.BytesIO()
+        np.savez_compressed(buffer, **arrays)
+        blob = buffer.getvalue()
+        inputs_path = path.with_name(f"{path.name.removesuffix('.yaml').removesuffix('.yml')}.inputs.npz")
+        inputs_path.write_bytes(blob)
+        calibration.inputs = InputsFile(file=inputs_path.name, sha256=hashlib.sha256(blob).hexdigest())
+    data = calibration.model_dump(mode="json", exclude_none=True)
     text = HEADER + yaml.safe_dump(data, sort_keys=False, default_flow_style=None, width=110)
     Path(path).write_text(text, encoding="utf-8")

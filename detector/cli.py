@@ -141,6 +141,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     calibrate.add_argument("--output", "-o", default="calibration.yaml", help="file to write (default calibration.yaml)")
     calibrate.add_argument("--no-progress", action="store_true", help="no progress bar even on a terminal")
+    calibrate.add_argument(
+        "--reference", action="append", default=[], metavar="[MODEL_ID=]FILE",
+        help="records of a model's own inputs (training or held-out data: .npy, .csv, or .jsonl of events or "
+        '{"input": [...]} lines) to learn its input distribution from before the sample; repeatable',
+    )  # fmt: skip
     _common(calibrate, rules=True)
 
     console = commands.add_parser("console", help="web console to triage alerts, with evidence plots")
@@ -202,10 +207,16 @@ def dispatch(args: argparse.Namespace) -> int:
     if args.command == "calibrate":
         from detector.commands.calibrate import calibrate, print_calibration
 
+        from detector.reference import ReferenceFileError, load_references
+
         if not 0 < args.target_fpr < 0.5:
             raise ConfigError([f"--target-fpr must be between 0 and 0.5, not {args.target_fpr}"])
+        try:
+            references = load_references(args.reference)
+        except ReferenceFileError as exc:
+            raise ConfigError([f"--reference {exc}"]) from None
         found = calibrate(args.files, target_fpr=args.target_fpr, settings=settings, output=args.output,
-                          progress=False if args.no_progress else None)
+                          progress=False if args.no_progress else None, references=references)
         print_calibration(found, args.output)
         return 0
     if args.command == "run":

@@ -127,6 +127,8 @@ class Pipeline:
             models=anomaly_models,
         )
         self.store = store if store is not None else StateStore(settings.window, settings.max_clients, settings.idle_ttl_s)
+        if calibration is not None:
+            calibration.seed(self.store)
         self.decider = Decider(
             lookup=lookup,
             max_active=settings.max_clients,
@@ -140,8 +142,11 @@ class Pipeline:
         self.stats = PipelineStats()
 
     def use_rules(self, ruleset: RuleSet, calibration: Calibration | None = None) -> None:
-        """Put new rules and calibration in force (a SIGHUP reload): the next window scores with them."""
+        """Put new rules and calibration in force (a SIGHUP reload): the next window scores with them (and
+        models not seen yet start from the input distribution it learned)."""
         self.rules.use(ruleset, calibration)
+        if calibration is not None:
+            calibration.seed(self.store)
 
     def process(self, event: InferenceEvent) -> list[AlertChange]:
         """Feed one valid event; returns the alert changes it caused (usually none)."""

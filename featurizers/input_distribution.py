@@ -122,6 +122,41 @@ class InputModel:
         z = (x - norm.mean) / norm.scale()
         return math.sqrt(float(z @ z) / self.dim) / EARLY_Z
 
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The model as plain arrays (what a calibration file keeps beside it): the reservoir's sample,
+        the counts, and the fit if there is one."""
+        out = {"sample": self.reservoir[: self.size].copy(), "counts": np.array([self.seen, self.next_fit], dtype=np.int64)}
+        if self.components is not None:
+            out.update(mean=self.mean, scale=self.scale, components=self.components, limit=np.array([self.limit]))
+        return out
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray]) -> "InputModel":
+        """The inverse of :meth:`arrays`; raises ValueError on arrays that do not fit together.
+
+        >>> m = InputModel(3)
+        >>> for x in np.random.default_rng(0).normal(size=(600, 3)).astype(np.float32):
+        ...     m.offer(x)
+        >>> back = InputModel.from_arrays(m.arrays())
+        >>> back.size, back.seen, back.next_fit, back.limit == m.limit, back.components.shape == m.components.shape
+        (600, 600, 1024, True, True)
+        """
+        sample = np.asarray(arrays["sample"], dtype=np.float32)
+        if sample.ndim != 2 or not 0 < len(sample) <= RESERVOIR:
+            raise ValueError(f"an input sample of 1 to {RESERVOIR} rows is needed, not shape {sample.shape}")
+        model = cls(sample.shape[1])
+        model.size = len(sample)
+        model.reservoir[: model.size] = sample
+        model.seen, model.next_fit = (int(v) for v in arrays["counts"])
+        if "components" in arrays:
+            model.mean = np.asarray(arrays["mean"], dtype=np.float32)
+            model.scale = np.asarray(arrays["scale"], dtype=np.float32)
+            model.components = np.asarray(arrays["components"], dtype=np.float32)
+            model.limit = float(arrays["limit"][0])
+            if not model.mean.shape == model.scale.shape == (model.dim,) or model.components.shape[1:] != (model.dim,):
+                raise ValueError("the fitted mean, scale and components do not match the sample's width")
+        return model
+
     @property
     def nbytes(self) -> int:
         fitted = 0 if self.components is None else self.components.nbytes + 2 * self.mean.nbytes

@@ -14,7 +14,7 @@ models, covers models the sample did not see.
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -30,6 +30,7 @@ from detector.pipeline import Pipeline
 from detector.settings import Settings
 from detector.threshold_policy import SHARED_KEY, ThresholdPolicy
 from detector.thresholds import MIN_CLIENTS, fit, nested
+from featurizers.input_distribution import InputDistribution, InputModel
 
 QUANTILES = {"p1": 0.01, "p5": 0.05, "p50": 0.5}
 
@@ -51,11 +52,16 @@ def calibrate(
     settings: Settings,
     output: str | Path | None = None,
     progress: bool | None = None,
+    references: Mapping[str, np.ndarray] | None = None,
 ) -> Calibration:
-    """Fit per-model thresholds on the events in ``paths`` and write them to ``output`` (when given)."""
+    """Fit per-model thresholds on the events in ``paths`` and write them to ``output`` (when given), with
+    each model's learned input distribution beside it. ``references`` (model id -> records of its inputs)
+    teach a model's input distribution before the sample runs, so the sample is scored against it."""
     ruleset = load_ruleset(settings)
     pipeline = Pipeline(settings.model_copy(update={"calibration_file": None}), ruleset)
     policy = pipeline.rules.thresholds = ThresholdPolicy(ruleset, collect=True, max_clients=10_000_000)
+    for model_id, records in (references or {}).items():
+        pipeline.store.model(model_id).shared[InputDistribution.name] = learned_from(records)
     summary, _ = stream_files([str(p) for p in paths], pipeline, _Discard(), progress=progress,  # type: ignore[arg-type]
                               decoder=open_decoder(settings))  # fmt: skip
     sections = fit_models(pipeline, policy, target_fpr)
@@ -74,8 +80,28 @@ def calibrate(
         models=sections,
     )
     if output is not None:
-        write_calibration(calibration, output)
+        reference_records = {model_id: len(records) for model_id, records in (references or {}).items()}
+        write_calibration(calibration, output, input_models=input_models(pipeline), reference_records=reference_records)
     return calibration
+
+
+def learned_from(records: np.ndarray) -> InputModel:
+    """An input distribution learned from reference records (a reservoir of them, fitted)."""
+    learned = InputModel(records.shape[1])
+    for x in records:
+        learned.offer(x)
+    learned.fit()
+    return learned
+
+
+def input_models(pipeline: Pipeline) -> dict[str, InputModel]:
+    """Each model's input distribution as the calibration's pass left it."""
+    found = {}
+    for model_id, model in pipeline.store.models.items():
+        learned = model.shared.get(InputDistribution.name)
+        if isinstance(learned, InputModel) and learned.size:
+            found[model_id] = learned
+    return found
 
 
 def fit_models(pipeline: Pipeline, policy: ThresholdPolicy, target_fpr: float) -> dict[str, ModelSection]:

@@ -1,0 +1,118 @@
+"""``calibrate --reference``: a model's own records teach its input distribution, which the calibration file
+carries beside it (round trip), so a run scores queries against it from the first one: random points are off
+it, a shifted copy of the population is not."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import numpy as np
+import orjson
+import pytest
+
+from detector.assembly import load_ruleset
+from detector.calibration import CalibrationError, load_calibration
+from detector.cli import main
+from detector.commands.calibrate import calibrate
+from detector.event import InferenceEvent
+from detector.pipeline import Pipeline
+from detector.reference import ReferenceFileError, load_references
+from detector.settings import Settings
+
+DIM = 12
+BASIS = np.random.default_rng(7).normal(size=(3, DIM))
+
+
+def population(rng: np.random.Generator, n: int, shift: float = 0.0) -> np.ndarray:
+    """A correlated Gaussian population: 3 latent factors (moved by ``shift`` each) and a little noise."""
+    return ((rng.normal(size=(n, 3)) + shift) @ BASIS + 0.05 * rng.normal(size=(n, DIM))).astype(np.float32)
+
+
+def sample_file(path: Path, rng: np.random.Generator) -> Path:
+    """Normal traffic: 60 clients of 40 queries from the population."""
+    lines = []
+    for i in range(60 * 40):
+        x = population(rng, 1)[0]
+        lines.append(orjson.dumps({"event_id": str(uuid.UUID(int=i + 1)), "ts": 1.8e9 + i, "client_id": f"user{i % 60}",
+                                   "model_id": "m", "input": x.round(5).tolist(), "output": {"scores": [0.4, 0.6]}}))  # fmt: skip
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def calibrated(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("reference")
+    rng = np.random.default_rng(0)
+    np.save(folder / "train.npy", population(rng, 3000))
+    output = folder / "calibration.yaml"
+    code = main(["calibrate", str(sample_file(folder / "sample.jsonl", rng)), "--reference", f"m={folder / 'train.npy'}",
+                 "--output", str(output), "--no-progress"])  # fmt: skip
+    assert code == 0
+    return output
+
+
+def test_the_learned_input_distribution_round_trips_with_the_file(calibrated: Path) -> None:
+    calibration = load_calibration(calibrated)
+    section = calibration.models["m"].input_model
+    assert section is not None and section.reference_records == 3000 and section.dim == DIM and section.components >= 3
+    learned = calibration.input_models["m"]
+    assert learned.components.shape == (section.components, DIM) and learned.size == section.sample
+    assert (calibrated.parent / calibration.inputs.file).is_file()
+
+
+def offness(pipeline: Pipeline, client: str, inputs: np.ndarray) -> float:
+    """The client's share of off-distribution queries after sending ``inputs``."""
+    for i, x in enumerate(inputs):
+        pipeline.process(InferenceEvent(event_id=f"{client}-{i}", ts=1.9e9 + i, client_id=client, model_id="m",
+                                        input=x.tolist(), output={"scores": [0.4, 0.6]}))  # fmt: skip
+    state = pipeline.store.clients[("m", client)]
+    return pipeline.extractor.features(state, pipeline.store.model("m"))["off_distribution_frac"]
+
+
+def test_a_run_scores_the_first_queries_against_it(calibrated: Path) -> None:
+    settings = Settings(calibration_file=calibrated)
+    pipeline = Pipeline(settings, load_ruleset(settings), calibration=load_calibration(calibrated))
+    rng = np.random.default_rng(1)
+    assert offness(pipeline, "sweeper", rng.uniform(-4, 4, size=(30, DIM))) > 0.9
+    assert offness(pipeline, "other-hospital", population(rng, 30, shift=1.5)) < 0.1
+    cold = Pipeline(Settings(), load_ruleset(Settings()))
+    assert offness(cold, "sweeper", rng.uniform(-4, 4, size=(30, DIM))) < 0.5  # nothing learned yet
+
+
+def test_a_changed_inputs_file_is_refused_with_its_line(calibrated: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "calibration.yaml"
+    copy.write_text(calibrated.read_text())
+    inputs = load_calibration(calibrated).inputs.file
+    (tmp_path / inputs).write_bytes((calibrated.parent / inputs).read_bytes() + b"\0")
+    with pytest.raises(CalibrationError, match=r"calibration.yaml:\d+: inputs.sha256: .*changed"):
+        load_calibration(copy)
+
+
+def test_references_in_every_format_and_their_errors(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    records = population(np.random.default_rng(2), 5)
+    np.save(tmp_path / "a.npy", records)
+    (tmp_path / "b.csv").write_text(",".join(f"f{i}" for i in range(DIM)) + "\n" + "\n".join(",".join(map(str, r)) for r in records))
+    (tmp_path / "c.jsonl").write_bytes(b"\n".join(orjson.dumps({"input": r.tolist()}) for r in records))
+    found = load_references([f"m={tmp_path / 'a.npy'}", f"m={tmp_path / 'b.csv'}", f"m={tmp_path / 'c.jsonl'}"])
+    assert found["m"].shape == (15, DIM) and np.allclose(found["m"][5:10], records, atol=1e-5)
+    with pytest.raises(ReferenceFileError, match="needs its model id"):
+        load_references([str(tmp_path / "a.npy")])
+    with pytest.raises(ReferenceFileError, match="other references gave"):
+        load_references([f"m={tmp_path / 'a.npy'}", f"m={tmp_path / 'a.npy'}", f"m={_narrow(tmp_path)}"])
+    assert main(["calibrate", str(tmp_path / "c.jsonl"), "--reference", f"m={tmp_path / 'missing.npy'}", "--no-progress"]) != 0
+    err = capsys.readouterr().err
+    assert "--reference" in err and "missing.npy: no such file" in err
+
+
+def _narrow(folder: Path) -> Path:
+    path = folder / "narrow.npy"
+    np.save(path, np.zeros((3, DIM - 1), dtype=np.float32))
+    return path
+
+
+def test_calibrating_without_a_reference_keeps_what_the_sample_taught(tmp_path: Path) -> None:
+    found = calibrate([sample_file(tmp_path / "s.jsonl", np.random.default_rng(3))], target_fpr=0.01,
+                      settings=Settings(), output=tmp_path / "c.yaml", progress=False)  # fmt: skip
+    assert found.models["m"].input_model.reference_records == 0
+    assert load_calibration(tmp_path / "c.yaml").input_models["m"].size > 0
