@@ -44,7 +44,9 @@ tails; ``<``: 0.8x its value, or as far below it, as a ratio, as it lies below t
 the low tail of a distance statistic is a few clients of one kind, camera feeds say, and the next
 sample's may reach further). Never past the shipped value, though, where that keeps the 0.8x margin to every
 sample client: a sample that cannot place its tail has no evidence for a stricter threshold than the
-one shipped, only for keeping the margin beyond its own clients."""
+one shipped, only for keeping the margin beyond its own clients. A rising threshold the fit would put at
+or below zero (the sample's clients have none of the statistic: no sequential evidence at all) stays at
+the shipped value: at zero, a single chance event would fire it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +135,9 @@ def fit(extremes: np.ndarray, targets: list[Calibratable], target_fpr: float) ->
     0.16
     >>> fit(extremes[:40], targets, 0.01)[0]   # too few for any fit
     {}
+    >>> evidence = [Calibratable("odd", "evidence", "off_distribution_cusum", ">", shipped=120.0)]
+    >>> fit(np.zeros((150, 1)), evidence, 0.01)[0]   # no client had any evidence: the shipped value stands
+    {'odd.evidence': 120.0}
     """
     n = extremes.shape[0]
     info: dict = {"clients": n, "flagged": 0, "confident": False, "tail_share": 0.0}
@@ -179,6 +184,8 @@ def fit(extremes: np.ndarray, targets: list[Calibratable], target_fpr: float) ->
             thresholds[t.key] = math.inf if t.falling else -math.inf
         else:  # between the last flagged client and the first one kept
             thresholds[t.key] = float((column[best - 1] + column[best]) / 2.0) * (1 if t.falling else -1)
+        if not t.falling and t.shipped is not None and thresholds[t.key] <= 0 < t.shipped:
+            thresholds[t.key] = t.shipped  # the sample's clients have none of it: no tail to place
     info["flagged"] = int(np.count_nonzero((ranks < best).any(axis=1)))
     info["tail_share"] = best / n
     return thresholds, info

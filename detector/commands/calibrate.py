@@ -161,3 +161,10 @@ def print_calibration(calibration: Calibration, output: str | Path, out=None) ->
         )
         out.write(f"  {model_id}: {section.clients} clients ({section.excluded_clients} left out), "
                   f"{section.flagged} flagged in the sample: {values or 'nothing to fit'}{note}\n")
+        learned = section.input_model
+        if learned is not None:
+            fitted = f"{learned.components} principal components" if learned.components else "not fitted yet"
+            given = f", {learned.reference_records:,} of them --reference records" if learned.reference_records else ""
+            out.write(f"    input distribution: {learned.sample:,} inputs kept{given}; {fitted}\n")
+    if calibration.inputs is not None:
+        out.write(f"input distributions written to {calibration.inputs.file} beside it\n")
