@@ -65,6 +65,9 @@ def calibrate(
     summary, _ = stream_files([str(p) for p in paths], pipeline, _Discard(), progress=progress,  # type: ignore[arg-type]
                               decoder=open_decoder(settings))  # fmt: skip
     sections = fit_models(pipeline, policy, target_fpr)
+    for model_id in sorted(set(references or {}) - set(sections)):
+        print(f"inversion-detector: warning: --reference {model_id}: the sample has no traffic of this model, so "
+              "no section keeps its input distribution", file=sys.stderr)  # fmt: skip
     calibration = Calibration(
         provenance=Provenance(
             created_at=datetime.now(timezone.utc).replace(microsecond=0),
