@@ -34,6 +34,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import orjson
 
 from benchmarks.baselines import BASELINES, Key, read_events
@@ -126,7 +127,20 @@ def write_without(path: Path, truth: dict[Key, dict], kind: str, out: Path) -> P
     return out
 
 
-def calibrated_settings(paths: list[Path], target_fpr: float, output: Path) -> Settings | None:
+def training_references(bench: str) -> dict[str, np.ndarray]:
+    """Each of the bench's models' training records, as an owner would give ``calibrate --reference``."""
+    if bench == "real":
+        from benchmarks.art_targets import MODELS, target
+
+        return {model_id: target(model_id).data.x_train for model_id in MODELS}
+    from detector.simulator.models import MODEL_DATASETS, target_model
+
+    return {model_id: np.asarray(target_model(model_id).data.x_train) for model_id in MODEL_DATASETS}
+
+
+def calibrated_settings(
+    paths: list[Path], target_fpr: float, output: Path, references: dict[str, np.ndarray] | None = None
+) -> Settings | None:
     """Settings reading a calibration file that ``detector.commands.calibrate`` wrote from ``paths``; None
     (with a message) while that command or the setting it feeds does not exist, or when it fails."""
     try:
@@ -138,7 +152,7 @@ def calibrated_settings(paths: list[Path], target_fpr: float, output: Path) -> S
         say("ours (calibrated): Settings has no calibration_file; showing ours (defaults) only")
         return None
     try:
-        calibrate(paths, target_fpr=target_fpr, settings=Settings(), output=output)
+        calibrate(paths, target_fpr=target_fpr, settings=Settings(), output=output, references=references)
     except Exception as error:  # noqa: BLE001 - a calibration that fails leaves the other detectors' results
         say(f"ours (calibrated): calibrate failed ({type(error).__name__}: {error}); showing ours (defaults) only")
         return None
@@ -180,13 +194,21 @@ class Runs:
 
 
 def calibrated_runs(
-    calibration: Path, timelines: Timelines, workdir: Path, target_fpr: float, only: set[Key] | None = None
+    calibration: Path,
+    timelines: Timelines,
+    workdir: Path,
+    target_fpr: float,
+    only: set[Key] | None = None,
+    references: dict[str, np.ndarray] | None = None,
 ) -> Runs:
     """Ours and every baseline calibrated on ``calibration`` at ``target_fpr``, then run on the test timeline.
-    With ``only``, just those test clients matter: a per-client baseline then runs on their events alone."""
+    With ``only``, just those test clients matter: a per-client baseline then runs on their events alone.
+    ``references`` (model id -> records) are given to our calibration as ``--reference``."""
     runs = Runs()
     output, database = workdir / f"{calibration.stem}.yaml", workdir / "ours-calibrated.db"
-    settings, fit_s = step(f"{CALIBRATED}: calibrate", lambda: calibrated_settings([calibration], target_fpr, output))
+    settings, fit_s = step(
+        f"{CALIBRATED}: calibrate", lambda: calibrated_settings([calibration], target_fpr, output, references)
+    )
     if settings is not None:
         runs.rows[CALIBRATED], run_s = step(CALIBRATED, lambda: ours(timelines, database, settings))
         runs.seconds[CALIBRATED] = {"fit": fit_s, "run": run_s}
@@ -239,14 +261,17 @@ def leave_one_out(timelines: Timelines, workdir: Path, target_fpr: float, defaul
     return lines
 
 
-def bench_report(bench: str, quick: bool, seed: int, workdir: Path, target_fpr: float, with_loo: bool) -> dict:
+def bench_report(
+    bench: str, quick: bool, seed: int, workdir: Path, target_fpr: float, with_loo: bool, with_reference: bool = False
+) -> dict:
     started = time.perf_counter()
     folder = workdir / bench
     folder.mkdir(parents=True, exist_ok=True)
     timelines = BENCHES[bench](quick, seed, folder)
     written_s = time.perf_counter() - started
     defaults, run_s = step(DEFAULTS, lambda: ours(timelines, folder / "ours.db", Settings()))
-    runs = calibrated_runs(timelines.calibration, timelines, folder, target_fpr)
+    references = training_references(bench) if with_reference else None
+    runs = calibrated_runs(timelines.calibration, timelines, folder, target_fpr, references=references)
     results = {DEFAULTS: defaults, **runs.rows}
     report = {
         "bench": bench,
@@ -254,6 +279,7 @@ def bench_report(bench: str, quick: bool, seed: int, workdir: Path, target_fpr: 
         "seed": seed,
         "calibration_seed": seed + CALIBRATION_SEED_OFFSET,
         "target_fpr": target_fpr,
+        "reference": with_reference,
         "timelines": {field.name: str(getattr(timelines, field.name)) for field in dataclasses.fields(timelines)},
         "detectors": list(results),
         "write_s": written_s,
@@ -342,6 +368,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bench", choices=[*BENCHES, "both"], default="both")
     parser.add_argument("--target-fpr", type=float, default=0.01, help="client-level FPR target (default 0.01)")
     parser.add_argument("--leave-one-out", action="store_true", help="recalibrate without each benign kind (slow)")
+    parser.add_argument(
+        "--reference", action="store_true", help="our calibration also learns each model's training data (calibrate --reference)"
+    )
     parser.add_argument("--workdir", type=Path, default=WORKDIR / "side_by_side")
     parser.add_argument("--out", type=Path, default=None, help="JSON report (default: benchmarks/results/)")
     args = parser.parse_args(argv)
@@ -350,7 +379,9 @@ def main(argv: list[str] | None = None) -> int:
     for bench in BENCHES if args.bench == "both" else [args.bench]:
         say(f"== {bench}")
         try:
-            report = bench_report(bench, args.quick, args.seed, args.workdir, args.target_fpr, args.leave_one_out)
+            report = bench_report(
+                bench, args.quick, args.seed, args.workdir, args.target_fpr, args.leave_one_out, args.reference
+            )
         except ModuleNotFoundError as error:
             if error.name != "art" and not str(error.name).startswith("art."):
                 raise
