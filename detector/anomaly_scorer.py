@@ -16,11 +16,11 @@ from detector.hit import Hit
 from featurizers.state import ClientState
 
 ANOMALY_EXCLUDED_FEATURES = frozenset(
-    {"events_total", "distinct_queries_total", "target_class", "sign_steps", "sign_step_frac"}
+    {"events_total", "distinct_queries_total", "target_class", "sign_steps", "sign_step_frac", "training_near_frac"}
 )
-"""Identifiers and counters that say nothing about normality on their own (they grow with a client's age), and the sign-step features:
-zero for nearly every benign client, so that once standardised a single chance step would stand out
-(their rule reads them with a threshold set from benign traffic)."""
+"""Identifiers and counters that say nothing about normality on their own (they grow with a client's age), and the
+sign-step and training-record features: zero for nearly every benign client, so that once standardised a single
+chance match would stand out (their rules read them with a threshold set from benign traffic)."""
 
 ANOMALY_SEVERITY = "low"
 ANOMALY_SUPPRESS_S = 3600.0

@@ -72,6 +72,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 
 from featurizers.input_distribution import InputDistribution, InputModel
 from featurizers.state import StateStore
+from featurizers.training_records import RecordIndex, TrainingRecords
 from rules import RuleSet
 from rules.errors import RuleError
 from rules.loader import compose_yaml, duplicate_keys, field_path, line_of
@@ -141,6 +142,7 @@ class InputModelRef(BaseModel):
     sample: int = Field(ge=1, description="inputs kept to refit it from")
     components: int = Field(0, ge=0, description="principal components of its fit (0: not fitted yet)")
     reference_records: int = Field(0, ge=0, description="of the inputs it learned from, records given with --reference")
+    indexed_records: int = Field(0, ge=0, description="--reference records whose hashed keys are kept (no record itself)")
 
 
 class ModelSection(DefaultSection):
@@ -166,6 +168,7 @@ class Calibration(BaseModel):
     default: DefaultSection = Field(default_factory=DefaultSection)
     models: dict[str, ModelSection] = Field(default_factory=dict)
     _input_models: dict[str, InputModel] = PrivateAttr(default_factory=dict)
+    _record_indexes: dict[str, RecordIndex] = PrivateAttr(default_factory=dict)
 
     def thresholds_for(self, model_id: str) -> Thresholds:
         """The thresholds in force for a model: its own section, else the default section."""
@@ -177,12 +180,23 @@ class Calibration(BaseModel):
         """model id -> its input distribution as learned by ``calibrate`` (read from the inputs file)."""
         return self._input_models
 
+    @property
+    def record_indexes(self) -> dict[str, RecordIndex]:
+        """model id -> the hashed index of its ``--reference`` records (read from the inputs file)."""
+        return self._record_indexes
+
     def seed(self, store: StateStore) -> None:
         """Give every calibrated model that ``store`` has not seen its learned input distribution, so its
-        queries are scored against it from the first one (a copy each: the pipeline keeps learning)."""
-        for model_id, learned in self._input_models.items():
-            if model_id not in store.models:
-                store.model(model_id).shared[InputDistribution.name] = copy.deepcopy(learned)
+        queries are scored against it from the first one (a copy each: the pipeline keeps learning), and
+        the index of its training records."""
+        for model_id in self._input_models.keys() | self._record_indexes.keys():
+            if model_id in store.models:
+                continue
+            shared = store.model(model_id).shared
+            if model_id in self._input_models:
+                shared[InputDistribution.name] = copy.deepcopy(self._input_models[model_id])
+            if model_id in self._record_indexes:
+                shared[TrainingRecords.name] = self._record_indexes[model_id]
 
 
 def load_calibration(path: str | Path, ruleset: RuleSet | None = None) -> Calibration:
@@ -239,6 +253,9 @@ def _read_inputs(path: Path, root: yaml.Node, calibration: Calibration) -> list[
             prefix = f"{ref.key}/"
             own = {name[len(prefix):]: arrays[name] for name in arrays.files if name.startswith(prefix)}
             calibration._input_models[model_id] = InputModel.from_arrays(own)
+            if ref.indexed_records:
+                index = {name[len(INDEX):]: value for name, value in own.items() if name.startswith(INDEX)}
+                calibration._record_indexes[model_id] = RecordIndex.from_arrays(index)
     except (ValueError, KeyError, OSError) as exc:
         return fail(("inputs", "file"), f"{where}: unreadable input model: {exc}")
     return []
@@ -270,15 +287,21 @@ HEADER = (
 )
 
 
+INDEX = "index_"
+"""Prefix of a model's record-index arrays in the inputs file."""
+
+
 def write_calibration(
     calibration: Calibration,
     path: str | Path,
     input_models: Mapping[str, InputModel] | None = None,
     reference_records: Mapping[str, int] | None = None,
+    record_indexes: Mapping[str, RecordIndex] | None = None,
 ) -> None:
     """Write the file (YAML, keys in reading order, a comment header) and, with ``input_models``, the inputs
     file beside it (``<name>.inputs.npz``), referenced from the YAML with its sha256; ``reference_records``
-    counts the ``--reference`` records each model's input distribution learned from."""
+    counts the ``--reference`` records each model's input distribution learned from, ``record_indexes``
+    holds their hashed keys."""
     path = Path(path)
     if input_models:
         arrays = {}
@@ -286,11 +309,15 @@ def write_calibration(
             if model_id in calibration.models:
                 key = f"m{i}"
                 arrays.update({f"{key}/{name}": value for name, value in learned.arrays().items()})
+                index = (record_indexes or {}).get(model_id)
+                if index is not None:
+                    arrays.update({f"{key}/{INDEX}{name}": value for name, value in index.arrays().items()})
                 section = calibration.models[model_id]
                 section.input_model = InputModelRef(
                     key=key, dim=learned.dim, sample=learned.size,
                     components=0 if learned.components is None else len(learned.components),
                     reference_records=(reference_records or {}).get(model_id, 0),
+                    indexed_records=(reference_records or {}).get(model_id, 0) if index is not None else 0,
                 )  # fmt: skip
         buffer = io.BytesIO()
         np.savez_compressed(buffer, **arrays)

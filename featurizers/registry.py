@@ -4,7 +4,7 @@ Order matters: a featurizer may read what an earlier one keeps for the same
 event (its ``requires``), so distances are measured once per event.
 
 >>> [f.name for f in default_featurizers()]
-['query_rate', 'gradient_walk', 'neighbourhood', 'sign_steps', 'long_horizon', 'input_distribution', 'confidence_climb', 'extraction', 'cross_client']
+['query_rate', 'gradient_walk', 'neighbourhood', 'sign_steps', 'long_horizon', 'input_distribution', 'confidence_climb', 'extraction', 'cross_client', 'training_records']
 >>> len(ALL_FEATURES) == len(FEATURE_DOCS), "symmetric_pair_frac" in ALL_FEATURES
 (True, True)
 """
@@ -21,6 +21,7 @@ from featurizers.long_horizon import LongHorizon
 from featurizers.neighbourhood import Neighbourhood
 from featurizers.query_rate import QueryRate
 from featurizers.sign_steps import SignSteps
+from featurizers.training_records import TrainingRecords
 
 FEATURIZER_TYPES: tuple[type[Featurizer], ...] = (
     QueryRate,
@@ -32,6 +33,7 @@ FEATURIZER_TYPES: tuple[type[Featurizer], ...] = (
     ConfidenceClimb,
     Extraction,
     CrossClient,
+    TrainingRecords,
 )
 
 

@@ -31,6 +31,7 @@ from detector.settings import Settings
 from detector.threshold_policy import SHARED_KEY, ThresholdPolicy
 from detector.thresholds import MIN_CLIENTS, fit, nested
 from featurizers.input_distribution import InputDistribution, InputModel
+from featurizers.training_records import RecordIndex
 
 QUANTILES = {"p1": 0.01, "p5": 0.05, "p50": 0.5}
 
@@ -84,7 +85,9 @@ def calibrate(
     )
     if output is not None:
         reference_records = {model_id: len(records) for model_id, records in (references or {}).items()}
-        write_calibration(calibration, output, input_models=input_models(pipeline), reference_records=reference_records)
+        indexes = {model_id: RecordIndex.from_records(records) for model_id, records in (references or {}).items()}
+        write_calibration(calibration, output, input_models=input_models(pipeline), reference_records=reference_records,
+                          record_indexes=indexes)  # fmt: skip
     return calibration
 
 

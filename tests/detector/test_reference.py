@@ -116,3 +116,35 @@ def test_calibrating_without_a_reference_keeps_what_the_sample_taught(tmp_path: 
                       settings=Settings(), output=tmp_path / "c.yaml", progress=False)  # fmt: skip
     assert found.models["m"].input_model.reference_records == 0
     assert load_calibration(tmp_path / "c.yaml").input_models["m"].size > 0
+
+
+def fired(pipeline: Pipeline, client: str, inputs: np.ndarray) -> set[str]:
+    """The rule detectors the client's queries raised."""
+    out = set()
+    for i, x in enumerate(inputs):
+        changes = pipeline.process(InferenceEvent(event_id=f"{client}-{i}", ts=2.0e9 + i, client_id=client, model_id="m",
+                                                  input=x.tolist(), output={"scores": [0.4, 0.6]}))  # fmt: skip
+        out |= {change.alert.detector for change in changes}
+    return out
+
+
+def test_perturbations_of_training_records_are_alerted_and_the_records_themselves_are_not(tmp_path: Path) -> None:
+    rng = np.random.default_rng(4)
+    records = rng.standard_normal((3000, DIM)).astype(np.float32)  # real records are far apart in many dimensions
+    sample = tmp_path / "sample.jsonl"
+    sample.write_bytes(b"\n".join(
+        orjson.dumps({"event_id": f"s{i}", "ts": 1.8e9 + i, "client_id": f"user{i % 60}", "model_id": "m",
+                      "input": rng.standard_normal(DIM).round(5).tolist(), "output": {"scores": [0.4, 0.6]}})
+        for i in range(2400)
+    ))  # fmt: skip
+    calibrate([sample], target_fpr=0.01, settings=Settings(), output=tmp_path / "c.yaml", progress=False,
+              references={"m": records})  # fmt: skip
+    calibration = load_calibration(tmp_path / "c.yaml")
+    assert calibration.models["m"].input_model.indexed_records == 3000
+    assert set(calibration.record_indexes["m"].arrays()) == {"centre", "weights", "near_keys", "at_keys"}  # no record
+    settings = Settings(calibration_file=tmp_path / "c.yaml")
+    pipeline = Pipeline(settings, load_ruleset(settings), calibration=calibration)
+    perturbed = lambda xs: np.vstack([np.vstack([x, x + 0.03 * rng.standard_normal((24, DIM))]) for x in xs])  # noqa: E731
+    assert "rule:training-data-probing" in fired(pipeline, "member-prober", perturbed(records[:8]))
+    assert "rule:training-data-probing" not in fired(pipeline, "evaluation-job", records[100:300])
+    assert "rule:training-data-probing" not in fired(pipeline, "augmenting-user", perturbed(rng.standard_normal((8, DIM))))
