@@ -264,7 +264,7 @@ class CrossClient(Featurizer):
         partners = index.match_and_add(index.fingerprint(x), client.client_id, obs.ts, exact_hash(x))
         slot.add(partners, obs.ts)
 
-    def add_remote(self, client: ClientState, ts: float, exact: int, partners: set[str]) -> bool:
+    def credit_match(self, client: ClientState, ts: float, exact: int, partners: set[str]) -> bool:
         """Matches found outside this index (by the owner of a fingerprint bucket, over other processes'
         clients) for the client's input sent at ``ts`` with :func:`exact_hash` ``exact``: the input
         counts as matched and ``partners`` join the client's. False when that input is no longer in
