@@ -63,8 +63,6 @@ class OwnerLoop(threading.Thread):
         self.owner = BucketOwner(max_keys, ttl_s, settings.max_models)
         self.points = ResumePoints(ttl_s)
         self.stopping = threading.Event()
-        self.matched = 0
-        """Fingerprints matched so far (for tests and logs)."""
 
     def stop(self, timeout_s: float = 10.0) -> None:
         self.stopping.set()
@@ -98,8 +96,8 @@ class OwnerLoop(threading.Thread):
                         offsets = self.points.offsets()
                         if offsets:
                             owned.commit(offsets)
-                except KafkaClientError as exc:
-                    log.warning("fingerprint exchange: %s; going on", exc)
+                except Exception as exc:  # a broker hiccup, or a client library's own error: go on after a pause
+                    log.warning("fingerprint exchange: %s: %s; going on", type(exc).__name__, exc)
                     self.stopping.wait(FAILURE_PAUSE_S)
         finally:
             for closing in (owned.close, heard.close, producer.close):
@@ -117,7 +115,6 @@ class OwnerLoop(threading.Thread):
                 log.warning("fingerprint exchange: %s at %s; skipped", exc, record.position)
                 continue
             matches += self.owner.match(prints)
-            self.matched += len(prints)
             if prints:
                 self.points.seen(record.origin, record.partition, record.offset, max(p.ts for p in prints))
         if matches:

@@ -228,7 +228,9 @@ class Worker:
             task.next_offset = record.offset + 1
             task.dirty = True
         if self.exchange is not None:
+            published = self.exchange.published
             self.exchange.publish(taken, self.model_states)
+            self.metrics.fingerprints_published.inc(self.exchange.published - published)
         self.totals.alerts.clear()  # alerts are counted when they are stored, at the checkpoint
         self.since_checkpoint += len(records)
         self.metrics.events.inc(len(records))
@@ -249,6 +251,7 @@ class Worker:
             for task in self.tasks.values():
                 if task.pipeline.credit_match(match.model_id, match.client_id, match.ts, match.exact, set(match.partners)):
                     credited[(match.model_id, match.client_id)] = task
+                    self.metrics.matches_taken.inc()
         for key, task in credited.items():
             changes = task.pipeline.rescore(task.pipeline.store.clients[key])
             if changes:
