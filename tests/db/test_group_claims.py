@@ -3,22 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
-from detector.db import migrate
-from detector.db.engine import make_engine
 from detector.db.fingerprint_scales import ScaleStore
 from detector.db.group_claims import GroupClaims
 from detector.group_ids import GroupIds
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def engine(request, tmp_path):
-    url = f"sqlite:///{tmp_path / 'claims.db'}" if request.param == "sqlite" else request.getfixturevalue("postgres_url")
-    engine = make_engine(url)
-    migrate.ensure_schema(engine)
-    yield engine
-    engine.dispose()
 
 
 def test_two_workers_raising_one_groups_alerts_give_them_one_id(engine) -> None:
