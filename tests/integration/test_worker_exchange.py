@@ -1,6 +1,7 @@
 """Three workers exchange fingerprints through Kafka: a walk split over 12 keys on 8 partitions, whose
 keys no one worker holds all of, gives one group alert (one group id over the members' alerts) naming
 at least 90% of the keys, and no alert twice; also when one worker is killed with ``kill -9`` midway.
+A lone worker with the exchange on publishes, and takes no match: its own index matched its clients.
 
 As in ``test_worker_groups``, the events go out a lot at a time, each lot checkpointed before the next,
 as a live model API sends them.
@@ -19,7 +20,18 @@ import pytest
 
 from detector.simulator import Scenario, write_scenario
 from tests.services import poll_until
-from tests.worker.harness import Message, Store, produce, store, worker_env, workers, write_rules  # noqa: F401
+from detector.exchange.wire import decode_matches
+from tests.worker.harness import (  # noqa: F401 - fixtures
+    Message,
+    Store,
+    library,
+    produce,
+    read_all,
+    store,
+    worker_env,
+    workers,
+    write_rules,
+)
 
 PARTITIONS = 8
 WORKERS = 3
@@ -68,14 +80,26 @@ def scenario(tmp_path) -> tuple[list[Message], set[str]]:
     return messages, keys
 
 
-def start_workers(workers, topics: Topics, store: Store, tmp_path) -> list:
-    env = worker_env(database_url=store.url, bootstrap=topics.bootstrap, topic=topics.events, library="kafka-python",
+def start_workers(workers, topics: Topics, store: Store, tmp_path, count: int = WORKERS, library: str = "kafka-python") -> list:
+    env = worker_env(database_url=store.url, bootstrap=topics.bootstrap, topic=topics.events, library=library,
                      rules=write_rules(tmp_path), fingerprint_topic=topics.fingerprints)  # fmt: skip
-    started = [workers(f"worker-{i}", env) for i in range(WORKERS)]
+    started = [workers(f"worker-{i}", env) for i in range(count)]
     poll_until(lambda: sum(w.metric("invdet_assigned_partitions") or 0 for w in started) == PARTITIONS,
-               timeout=60, what="the 8 partitions assigned over the three workers", interval=0.1)  # fmt: skip
+               timeout=60, what=f"the 8 partitions assigned over {count} workers", interval=0.1)  # fmt: skip
     assert all(w.metric("invdet_assigned_partitions") for w in started), "every worker owns partitions"
     return started
+
+
+def send_in_lots(messages: list[Message], topics: Topics, store: Store, running: list, kill_midway: bool = False) -> None:
+    """Send a lot, wait until it is checkpointed, and so on; with ``kill_midway``, kill -9 the first worker
+    once half of the events are sent."""
+    sent = 0
+    for start in range(0, len(messages), LOT):
+        if kill_midway and start >= len(messages) // 2:
+            running[0].kill()
+            running, kill_midway = running[1:], False
+        sent += produce(topics.bootstrap, topics.events, messages[start : start + LOT])
+        store.wait_checkpointed(sent, running)
 
 
 def group_named(store: Store, keys: set[str]) -> set[str] | None:
@@ -96,26 +120,26 @@ def check_one_group(store: Store, keys: set[str]) -> None:
     assert named <= keys and len(named) >= 0.9 * len(keys)
 
 
-def test_three_workers_name_a_split_attack_as_one_group(topics, store, workers, tmp_path) -> None:
+def test_three_workers_name_a_split_attack_as_one_group(library, topics, store, workers, tmp_path) -> None:
     messages, keys = scenario(tmp_path)
-    running = start_workers(workers, topics, store, tmp_path)
-    sent = 0
-    for start in range(0, len(messages), LOT):
-        sent += produce(topics.bootstrap, topics.events, messages[start : start + LOT])
-        store.wait_checkpointed(sent, running)
+    send_in_lots(messages, topics, store, start_workers(workers, topics, store, tmp_path, library=library))
     poll_until(lambda: group_named(store, keys), timeout=60, what="a group alert naming 90% of the keys", interval=0.2)
     check_one_group(store, keys)
 
 
 def test_the_group_alert_comes_once_when_a_worker_is_killed_midway(topics, store, workers, tmp_path) -> None:
     messages, keys = scenario(tmp_path)
-    running = start_workers(workers, topics, store, tmp_path)
-    sent, killed = 0, False
-    for start in range(0, len(messages), LOT):
-        if not killed and start >= len(messages) // 2:
-            running[0].kill()
-            running, killed = running[1:], True
-        sent += produce(topics.bootstrap, topics.events, messages[start : start + LOT])
-        store.wait_checkpointed(sent, running)
+    send_in_lots(messages, topics, store, start_workers(workers, topics, store, tmp_path), kill_midway=True)
     poll_until(lambda: group_named(store, keys), timeout=60, what="a group alert naming 90% of the keys", interval=0.2)
     check_one_group(store, keys)
+
+
+def test_a_lone_worker_takes_no_match_of_its_own_clients(topics, store, workers, tmp_path) -> None:
+    messages, keys = scenario(tmp_path)
+    (lone,) = start_workers(workers, topics, store, tmp_path, count=1)
+    send_in_lots(messages, topics, store, [lone])
+    assert lone.metric("invdet_exchange_fingerprints_published_total") >= 4 * len(messages) / 2
+    poll_until(lambda: group_named(store, keys), timeout=60, what="the lone worker's group alert", interval=0.2)
+    broadcast = read_all(topics.bootstrap, f"{topics.fingerprints}.matches", 1, partitions=2)
+    assert {m.client_id for r in broadcast for m in decode_matches(r.value)} & keys, "the owner matched the keys"
+    assert lone.metric("invdet_exchange_matches_taken_total") == 0, "every partner is its own client"
