@@ -91,7 +91,7 @@ class BucketIndex:
     """The bounded, time-expiring map from fingerprint keys to their recent senders, and the matching
     over it: pure, so the in-process index and the owner of a fingerprint-topic partition share it.
 
-    Two keys of a walk and a client that sends the same input twice:
+    Two keys of a walk, a third that sends the second's input exactly (no near copy of it), a fourth after the TTL:
 
     >>> index = BucketIndex(max_keys=100, ttl_s=120.0)
     >>> index.match_and_add([b"k1"], "a", 0.0, exact=1), index.match_and_add([b"k1"], "b", 1.0, exact=2)
