@@ -7,6 +7,10 @@ latency a match adds between two workers.
   the fingerprint topic's 8 partitions; the record values' bytes per event on each topic, and the
   microseconds per event of publishing and of matching. (Kafka's framing adds about 70 bytes a
   record batch and 10-20 a record: one record per partition per batch, so well under a byte an event.)
+- Detection per worker count: a replay, then 1, 2 and 4 workers (``--quick``: 1 and 2) with the exchange
+  on an 8-partition topic, fed a lot of 80 events at a time, each lot checkpointed before the next (as a
+  live API sends them): the split scenario's and a slow split's (10 keys, each active in its own window
+  of an hour) ``split-probing`` alerts, the keys alerted and named, and the group ids.
 - Latency: on a local Tansu broker, a worker's exchange thread (its bucket owner and its match
   listener); two fingerprints of one bucket sent at once, timed until the thread hears their match
   (the fingerprint topic's fetch, the matching, the matches topic's produce and fetch). A worker
@@ -17,13 +21,17 @@ latency a match adds between two workers.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import tempfile
 import threading
 import time
 import uuid
+import zlib
 from pathlib import Path
 
 import numpy as np
+import orjson
 
 from benchmarks.report import WORKDIR, median, parser, print_table, say, scenario_file, write_results
 from benchmarks.scaling import new_pipeline
@@ -40,13 +48,22 @@ from detector.settings import Settings
 from detector.simulator import Scenario, write_scenario
 from detector.worker.worker import EXCHANGE_POLL_S
 from featurizers.cross_client import CrossClient
-from tests.services import KafkaBroker, poll_until
+from tests.services import KafkaBroker, PostgresServer, poll_until
+from tests.worker.harness import Message, Store, Worker, produce, worker_env
 
 NAME = "exchange"
 PARTITIONS = 8
 BATCH = 2_000
 SPLIT = Scenario("exchange-split", duration_s=900.0, benign={"interactive": 4, "batch": 1}, careful={"split": 1},
                  budget_scale=0.3)  # fmt: skip
+SLOW_SPLIT = Scenario("exchange-slow-split", duration_s=3600.0, benign={"interactive": 4, "batch": 1},
+                      careful={"slow-split": 1}, budget_scale=0.3)  # fmt: skip
+DETECTION = ((SPLIT, 70), (SLOW_SPLIT, 1))
+"""Each scenario with a seed whose replay alerts every key of the split (12 and 10 keys)."""
+DETECTOR = "rule:split-probing"
+LOT = 80
+SETTLE_S = 3.0
+"""After the last lot, how long the alerts must stay the same (the last matches coming back)."""
 ROUNDS = 200
 QUICK_ROUNDS = 40
 
@@ -64,10 +81,79 @@ class Kept:
         return PARTITIONS
 
 
-def split_file() -> Path:
-    """Benign clients and one walk split over 12 keys (seed 70 of this scenario)."""
-    events, _ = write_scenario(SPLIT, WORKDIR, seed=70)
-    return events
+def split_file(scenario: Scenario = SPLIT, seed: int = 70) -> tuple[Path, set[str]]:
+    """The scenario's events and its attacking keys."""
+    events, truth = write_scenario(scenario, WORKDIR, seed=seed)
+    keys = {t["client_id"] for t in map(orjson.loads, truth.read_bytes().splitlines()) if t["attack"]}
+    return events, keys
+
+
+def grouped(rows: list[dict], keys: set[str]) -> dict:
+    """Keys alerted and named by the split-probing alerts, and their group ids."""
+    rows = [row for row in rows if row["detector"] == DETECTOR]
+    alerted = {row["client_id"] for row in rows}
+    named = alerted.union(*(row["related_clients"] or () for row in rows))
+    return {"keys": len(keys), "alerted": sorted(alerted & keys), "named": sorted(named & keys),
+            "group_ids": len({row["group_id"] for row in rows})}  # fmt: skip
+
+
+def replayed(events: Path, keys: set[str], folder: Path) -> dict:
+    url = f"sqlite:///{folder / f'{events.stem}.db'}"
+    subprocess.run([sys.executable, "-m", "detector", "replay", str(events), "--database-url", url], capture_output=True,
+                   check=True)  # fmt: skip
+    exported = subprocess.run([sys.executable, "-m", "detector", "alerts", "export", "--database-url", url, "--format",
+                               "jsonl"], capture_output=True, check=True).stdout  # fmt: skip
+    return grouped([orjson.loads(line) for line in exported.splitlines()], keys)
+
+
+def with_workers(count: int, events: Path, keys: set[str], broker: KafkaBroker, postgres: PostgresServer, folder: Path) -> dict:
+    """``count`` workers with the exchange, fed the events a lot at a time; the group they alert."""
+    name = f"exchange-{uuid.uuid4().hex}"
+    for topic, partitions in ((name, PARTITIONS), (f"{name}.dlq", 1), (f"{name}.fp", PARTITIONS), (f"{name}.fp.matches", 2)):
+        broker.create_topic(topic, partitions=partitions)
+    store = Store(postgres.create_database(f"bench_{uuid.uuid4().hex}"))
+    env = worker_env(database_url=store.url, bootstrap=broker.bootstrap, topic=name, library="kafka-python",
+                     rules=Path(""), fingerprint_topic=f"{name}.fp")  # fmt: skip
+    env["INVDET_RULES"] = ""  # the built-in rules only
+    workers = [Worker(folder, f"{name}-{i}", env).start() for i in range(count)]
+    try:
+        poll_until(lambda: sum(w.metric("invdet_assigned_partitions") or 0 for w in workers) == PARTITIONS,
+                   timeout=120, what="partitions assigned", interval=0.1)  # fmt: skip
+        messages = []
+        for line in events.read_bytes().splitlines():
+            client = orjson.loads(line)["client_id"].encode()
+            messages.append(Message(client, line, zlib.crc32(client) % PARTITIONS))
+        sent = 0
+        for start in range(0, len(messages), LOT):
+            sent += produce(broker.bootstrap, name, messages[start : start + LOT])
+            store.wait_checkpointed(sent, workers, timeout=120)
+        last = [None, time.monotonic()]
+
+        def settled() -> bool:
+            now = grouped([row._asdict() for row in store.alerts()], keys)
+            if now != last[0]:
+                last[:] = [now, time.monotonic()]
+            return time.monotonic() - last[1] >= SETTLE_S
+
+        poll_until(settled, timeout=120, what="the alerts settled", interval=0.2)
+        return last[0]
+    finally:
+        for worker in workers:
+            worker.stop()
+        store.close()
+
+
+def detection(counts: tuple[int, ...]) -> list[dict]:
+    rows = []
+    with KafkaBroker() as broker, PostgresServer() as postgres, tempfile.TemporaryDirectory() as scratch:
+        for scenario, seed in DETECTION:
+            events, keys = split_file(scenario, seed)
+            row = {"scenario": scenario.name, "seed": seed, "replay": replayed(events, keys, Path(scratch))}
+            for count in counts:
+                say(f"[{NAME}] {scenario.name}: {count} workers ...")
+                row[f"workers_{count}"] = with_workers(count, events, keys, broker, postgres, Path(scratch))
+            rows.append(row)
+    return rows
 
 
 def bytes_and_cpu(path: Path) -> dict:
@@ -154,10 +240,12 @@ def latency(rounds: int) -> dict:
 def main(argv: list[str] | None = None) -> int:
     args = parser(__doc__, runs=1).parse_args(argv)
     volumes = []
-    for path in (scenario_file("tiny" if args.quick else "demo", dim=None), split_file()):
+    for path in (scenario_file("tiny" if args.quick else "demo", dim=None), split_file()[0]):
         runs = [bytes_and_cpu(path) for _ in range(args.runs)]
         volumes.append(dict(runs[0], publish_us_per_event=median([r["publish_us_per_event"] for r in runs]),
                             match_us_per_event=median([r["match_us_per_event"] for r in runs])))  # fmt: skip
+    counts = (1, 2) if args.quick else (1, 2, 4)
+    found = detection(counts)
     say(f"[{NAME}] timing {QUICK_ROUNDS if args.quick else ROUNDS} rounds on a local broker ...")
     timing = latency(QUICK_ROUNDS if args.quick else ROUNDS)
     print_table(
@@ -174,7 +262,15 @@ def main(argv: list[str] | None = None) -> int:
         [[timing["rounds"], f"{timing['p50_s'] * 1e3:.0f} ms", f"{timing['p99_s'] * 1e3:.0f} ms",
           f"{timing['max_s'] * 1e3:.0f} ms", f"{timing['worker_round_s'] * 1e3:.0f} ms (the worker's round)"]],
     )  # fmt: skip
-    write_results(NAME, {"quick": args.quick, "runs": args.runs, "volumes": volumes, "latency": timing}, args.out)
+    print_table(
+        "split-probing with the exchange: keys alerted, keys named, group ids",
+        ["scenario", "keys", "replay", *(f"{count} workers" for count in counts)],
+        [[row["scenario"], row["replay"]["keys"],
+          *(f"{len(g['alerted'])}, {len(g['named'])}, {g['group_ids']}" for g in
+            [row["replay"], *(row[f"workers_{count}"] for count in counts)])] for row in found],
+    )  # fmt: skip
+    write_results(NAME, {"quick": args.quick, "runs": args.runs, "volumes": volumes, "latency": timing,
+                         "detection": found}, args.out)  # fmt: skip
     return 0
 
 
