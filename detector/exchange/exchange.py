@@ -9,10 +9,10 @@ partition processes the events since the checkpoint again and publishes them aga
 overwrites the same entries).
 
 :meth:`FingerprintExchange.matches` hands the worker the matches its exchange thread heard
-(:mod:`~detector.exchange.owner_loop`), each (model, client, input, partner) once: a partition read
-again by a new owner finds the same matches again. Partners the worker holds itself are left out, as
-its own cross-client index matches those already; so a lone worker's features and alerts are the
-same with the exchange as without it.
+(:mod:`~detector.exchange.owner_loop`) for the clients it holds, each (model, client, input, partner)
+once: a partition read again by a new owner finds the same matches again. Partners the worker holds
+itself are left out, as its own cross-client index matches those already; so a lone worker's features
+and alerts are the same with the exchange as without it.
 """
 
 from __future__ import annotations
@@ -85,8 +85,11 @@ class FingerprintExchange:
             self.published += len(prints)
 
     def matches(self, held: Callable[[str, str], bool]) -> list[Match]:
-        """The matches heard since the last call, each partner of each input once, without the partners
-        ``held(model_id, client_id)`` by this worker; matches left with no partner are dropped."""
+        """The matches heard since the last call for the clients ``held(model_id, client_id)`` by this
+        worker, each partner of each input once, without the partners it holds itself; matches left with
+        no partner are dropped. A match of a client held elsewhere is not remembered: if the client comes
+        here (its partition's owner crashed), the match is found again when its input is processed again,
+        and taken then."""
         fresh = []
         while True:
             try:
@@ -94,7 +97,9 @@ class FingerprintExchange:
             except queue.Empty:
                 return fresh
             for match in lot:
-                partners = tuple(p for p in match.partners if self._first(match, p) and not held(match.model_id, p))
+                if not held(match.model_id, match.client_id):
+                    continue
+                partners = tuple(p for p in match.partners if not held(match.model_id, p) and self._first(match, p))
                 if partners:
                     fresh.append(Match(match.model_id, match.client_id, match.ts, match.exact, partners))
 

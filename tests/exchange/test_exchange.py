@@ -88,13 +88,16 @@ def test_a_model_is_published_once_a_worker_shared_its_scale_and_then_with_that_
     assert first_out.sent == second_out.sent != [], "both fingerprint with the scale shared first"
 
 
-def test_matches_are_taken_once_each_and_without_the_partners_held_here(engine) -> None:
+def test_matches_are_taken_once_each_for_the_clients_held_here_without_their_partners_held_here(engine) -> None:
     worker, _ = exchange(engine)
-    local = {("m", "mine")}
+    local = {("m", "key1"), ("m", "mine")}
+
+    def held(model_id: str, client_id: str) -> bool:
+        return (model_id, client_id) in local
+
     worker.heard.put([Match("m", "key1", 5.0, 1, ("key2", "mine")), Match("m", "key1", 6.0, 2, ("mine",))])
-    worker.heard.put([Match("m", "key1", 5.0, 1, ("key2", "key3"))])  # read again from a resume point
-    assert worker.matches(lambda model, client: (model, client) in local) == [
-        Match("m", "key1", 5.0, 1, ("key2",)),
-        Match("m", "key1", 5.0, 1, ("key3",)),
-    ]
-    assert worker.matches(lambda model, client: False) == []
+    worker.heard.put([Match("m", "key1", 5.0, 1, ("key2", "key3")), Match("m", "away", 7.0, 3, ("key2",))])
+    assert worker.matches(held) == [Match("m", "key1", 5.0, 1, ("key2",)), Match("m", "key1", 5.0, 1, ("key3",))]
+    local.add(("m", "away"))  # its partition came here: its input is processed again, and matched again
+    worker.heard.put([Match("m", "away", 7.0, 3, ("key2",)), Match("m", "key1", 5.0, 1, ("key2",))])
+    assert worker.matches(held) == [Match("m", "away", 7.0, 3, ("key2",))]
