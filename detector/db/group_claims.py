@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import Engine, and_, delete, insert, select, text
+from sqlalchemy import Engine, and_, delete, insert, select
 
+from detector.db.migrate import hold_lock
 from detector.db.tables import group_claims
 
 GROUP_LOCK_KEY = 0x696E_7667
@@ -34,8 +35,7 @@ class GroupClaims:
         clients = sorted(set(client_ids))
         same = and_(group_claims.c.model_id == model_id, group_claims.c.detector == detector)
         with self.engine.begin() as connection:
-            if connection.dialect.name == "postgresql":
-                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": GROUP_LOCK_KEY})
+            hold_lock(connection, GROUP_LOCK_KEY)
             found = connection.execute(
                 select(group_claims.c.group_id)
                 .where(same, group_claims.c.client_id.in_(clients), group_claims.c.until_ts >= at_ts)
