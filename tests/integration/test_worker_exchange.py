@@ -1,7 +1,8 @@
 """Three workers exchange fingerprints through Kafka: a walk split over 12 keys on 8 partitions, whose
 keys no one worker holds all of, gives one group alert (one group id over the members' alerts) naming
 at least 90% of the keys, and no alert twice; also when one worker is killed with ``kill -9`` midway.
-A lone worker with the exchange on publishes, and takes no match: its own index matched its clients.
+A lone worker with the exchange on publishes, and takes no match: its own index matched its clients;
+it stops on SIGTERM as without the exchange.
 
 As in ``test_worker_groups``, the events go out a lot at a time, each lot checkpointed before the next,
 as a live model API sends them.
@@ -143,3 +144,5 @@ def test_a_lone_worker_takes_no_match_of_its_own_clients(topics, store, workers,
     broadcast = read_all(topics.bootstrap, f"{topics.fingerprints}.matches", 1, partitions=2)
     assert {m.client_id for r in broadcast for m in decode_matches(r.value)} & keys, "the owner matched the keys"
     assert lone.metric("invdet_exchange_matches_taken_total") == 0, "every partner is its own client"
+    status, seconds = lone.terminate()
+    assert status == 0 and seconds < 15, "SIGTERM stops the exchange's thread too, within the shutdown timeout"
