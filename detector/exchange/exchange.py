@@ -17,6 +17,7 @@ and alerts are the same with the exchange as without it.
 
 from __future__ import annotations
 
+import logging
 import queue
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
@@ -33,6 +34,10 @@ from detector.settings import Settings
 from featurizers.cross_client import CrossClient, exact_hash, fingerprint
 from featurizers.state import ModelState
 
+log = logging.getLogger(__name__)
+
+MAX_LOTS_WAITING = 256
+"""Lots of matches (one per poll of the matches topic) waiting for the worker to take them, at most."""
 MAX_REMEMBERED = 200_000
 """(model, client, input, partner) matches remembered to recognise one heard again."""
 PRINTS_PER_RECORD = 10_000
@@ -48,8 +53,10 @@ class FingerprintExchange:
         self.producer = producer
         self.scales = SharedScales(ScaleStore(engine), settings.max_models)
         cross = CrossClient()
-        self.heard: queue.SimpleQueue[list[Match]] = queue.SimpleQueue()
-        self.loop = OwnerLoop(settings, self.heard.put, ttl_s=cross.ttl_s, max_keys=cross.max_keys)
+        self.heard: queue.Queue[list[Match]] = queue.Queue(MAX_LOTS_WAITING)
+        self.dropped = 0
+        """Matches heard but dropped while the worker did not take them (its loop held up)."""
+        self.loop = OwnerLoop(settings, self._hear, ttl_s=cross.ttl_s, max_keys=cross.max_keys)
         self.remembered: OrderedDict[tuple[str, str, float, int, str], None] = OrderedDict()
         self.partitions: int | None = None
         self.published = 0
@@ -102,6 +109,15 @@ class FingerprintExchange:
                 partners = tuple(p for p in match.partners if not held(match.model_id, p) and self._first(match, p))
                 if partners:
                     fresh.append(Match(match.model_id, match.client_id, match.ts, match.exact, partners))
+
+    def _hear(self, lot: list[Match]) -> None:
+        """On the exchange's thread: keep a lot of matches for the worker, unless too many wait already
+        (the worker is held up, by a database outage say): then the lot is dropped and counted."""
+        try:
+            self.heard.put_nowait(lot)
+        except queue.Full:
+            self.dropped += len(lot)
+            log.warning("fingerprint exchange: %d matches dropped so far, the worker is not taking them", self.dropped)
 
     def _first(self, match: Match, partner: str) -> bool:
         key = (match.model_id, match.client_id, match.ts, match.exact, partner)

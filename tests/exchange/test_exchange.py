@@ -9,7 +9,7 @@ from detector.db import migrate
 from detector.db.engine import make_engine
 from detector.db.fingerprint_scales import ScaleStore
 from detector.event import InferenceEvent
-from detector.exchange.exchange import FingerprintExchange
+from detector.exchange.exchange import MAX_LOTS_WAITING, FingerprintExchange
 from detector.exchange.scales import MIN_INPUTS
 from detector.exchange.wire import Match, decode_fingerprints
 from detector.settings import Settings
@@ -101,3 +101,11 @@ def test_matches_are_taken_once_each_for_the_clients_held_here_without_their_par
     local.add(("m", "away"))  # its partition came here: its input is processed again, and matched again
     worker.heard.put([Match("m", "away", 7.0, 3, ("key2",)), Match("m", "key1", 5.0, 1, ("key2",))])
     assert worker.matches(held) == [Match("m", "away", 7.0, 3, ("key2",))]
+
+
+def test_matches_wait_for_the_worker_within_a_bound(engine) -> None:
+    worker, _ = exchange(engine)
+    for lot in range(MAX_LOTS_WAITING + 3):
+        worker._hear([Match("m", "key1", float(lot), 1, ("key2",))])
+    assert worker.dropped == 3
+    assert len(worker.matches(lambda model, client: client == "key1")) == MAX_LOTS_WAITING
