@@ -38,8 +38,8 @@ log = logging.getLogger(__name__)
 
 MAX_LOTS_WAITING = 256
 """Lots of matches (one per poll of the matches topic) waiting for the worker to take them, at most."""
-MAX_REMEMBERED = 200_000
-"""(model, client, input, partner) matches remembered to recognise one heard again."""
+MAX_REMEMBERED = 100_000
+"""(model, client, input, partner) matches remembered (by a hash, at most about 13 MiB) to recognise one heard again."""
 PRINTS_PER_RECORD = 10_000
 """At most this many fingerprints a record (about 700 kB)."""
 
@@ -57,7 +57,7 @@ class FingerprintExchange:
         self.dropped = 0
         """Matches heard but dropped while the worker did not take them (its loop held up)."""
         self.loop = OwnerLoop(settings, self._hear, ttl_s=cross.ttl_s, max_keys=cross.max_keys)
-        self.remembered: OrderedDict[tuple[str, str, float, int, str], None] = OrderedDict()
+        self.remembered: OrderedDict[int, None] = OrderedDict()
         self.partitions: int | None = None
         self.published = 0
         """Fingerprints sent so far."""
@@ -120,7 +120,7 @@ class FingerprintExchange:
             log.warning("fingerprint exchange: %d matches dropped so far, the worker is not taking them", self.dropped)
 
     def _first(self, match: Match, partner: str) -> bool:
-        key = (match.model_id, match.client_id, match.ts, match.exact, partner)
+        key = hash((match.model_id, match.client_id, match.ts, match.exact, partner))  # 64 bits: ~100 bytes a match
         if key in self.remembered:
             return False
         self.remembered[key] = None
