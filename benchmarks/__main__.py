@@ -16,7 +16,7 @@ import traceback
 
 from benchmarks.report import RESULTS, print_table, read_results, say
 
-BENCHMARKS = ("replay_throughput", "kafka_throughput", "latency", "scaling", "model_churn", "detection")
+BENCHMARKS = ("replay_throughput", "kafka_throughput", "latency", "exchange", "scaling", "model_churn", "detection")
 
 
 def arguments(name: str, quick: bool, runs: int | None) -> list[str]:

@@ -17,7 +17,10 @@ one attack get two ids only when their first alerts named no client in common.
 
 Members are looked up in memory first (one :class:`GroupIds` is shared by every
 partition of a process), then in the alert store among the alerted clients:
-after a restart, or when another process raised the first alert of the group.
+after a restart, or when another process raised the first alert of the group. Workers that raise
+a group's alerts at the same moment (the fingerprint exchange) also pass a ``claim``
+(:class:`~detector.db.group_claims.GroupClaims`): the id found here is only proposed, and the
+database's earliest live claim of any member wins.
 """
 
 from __future__ import annotations
@@ -31,6 +34,10 @@ import orjson
 GroupLookup = Callable[[str, str, Sequence[str], float], "str | None"]
 """(model_id, detector, client_ids, at_ts) -> the group id of the earliest-raised stored alert of any of
 those clients whose suppression window covers ``at_ts`` (earliest: smallest ``suppress_until_ts``), if any."""
+
+GroupClaim = Callable[[str, str, Sequence[str], float, float, str], str]
+"""(model_id, detector, client_ids, at_ts, until_ts, proposed group id) -> the group id to use, recorded
+for every one of ``client_ids`` until ``until_ts`` where every worker sees it."""
 
 
 def group_id_of(model_id: str, detector: str, members: Sequence[str]) -> str:
@@ -64,8 +71,11 @@ class GroupIds:
     False
     """
 
-    def __init__(self, lookup: GroupLookup | None = None, max_members: int = 100_000) -> None:
+    def __init__(
+        self, lookup: GroupLookup | None = None, max_members: int = 100_000, claim: GroupClaim | None = None
+    ) -> None:
         self.lookup = lookup
+        self.claim = claim
         self.max_members = max_members
         self.members: OrderedDict[tuple[str, str, str], tuple[float, str]] = OrderedDict()
 
@@ -85,6 +95,8 @@ class GroupIds:
             group = self.lookup(model_id, detector, clients, at_ts)
         if group is None:
             group = group_id_of(model_id, detector, clients)
+        if self.claim is not None:
+            group = self.claim(model_id, detector, clients, at_ts, until_ts, group)
         for other in clients:
             key = (model_id, detector, other)
             self.members[key] = (until_ts, group)

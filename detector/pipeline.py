@@ -174,6 +174,23 @@ class Pipeline:
         client.events_since_scored = 0
         return client, model
 
+    def credit_match(self, model_id: str, client_id: str, ts: float, exact: int, partners: set[str]) -> ClientState | None:
+        """Matches of one of a client's inputs with other processes' clients (the fingerprint exchange),
+        given to the cross-client features; the client when they took them (its window is then worth
+        scoring again, :meth:`rescore`), else None (not held here, or the input left the window)."""
+        client = self.store.clients.get((model_id, client_id))
+        if client is None or not self.extractor.credit_match(client, ts, exact, partners):
+            return None
+        return client
+
+    def rescore(self, client: ClientState) -> list[AlertChange]:
+        """Score a client's window again with the rules, between its own events (after :meth:`credit_match`:
+        its next event may be long in coming)."""
+        model = self.store.models.get(client.model_id)
+        if model is None:  # evicted meanwhile: its next event brings it back
+            return []
+        return self.score(client, model, client.recent_event_ids(1)[0], with_anomaly=False)
+
     def score(
         self, client: ClientState, model: ModelState, trigger_event_id: str, *, with_anomaly: bool = True
     ) -> list[AlertChange]:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import (
     BaseSettings,
     InitSettingsSource,
@@ -116,6 +116,10 @@ class Settings(BaseSettings):
     )
     kafka_fetch_max_wait_ms: int = Field(100, ge=0, description="longest a fetch waits for data on the broker")
     kafka_poll_timeout_ms: int = Field(500, ge=0, description="longest one poll waits when there is nothing to read")
+    fingerprint_topic: str | None = Field(
+        None, description="cross-worker fingerprint exchange: topic of the clients' input fingerprints, matches "
+        "broadcast on <topic>.matches (unset: off, each worker matches only its own clients)"
+    )
     batch_size: int = Field(2000, ge=1, description="most records processed per poll")
     checkpoint_every_events: int = Field(
         10_000, ge=1, description="checkpoint after this many consumed records (or checkpoint_every_s)"
@@ -169,6 +173,23 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
+
+    @field_validator("fingerprint_topic")
+    @classmethod
+    def _own_fingerprint_topics(cls, value: str | None, info: ValidationInfo) -> str | None:
+        """The exchange's two topics may not be the events' or the dead letters'."""
+        if value is None:
+            return None
+        taken = {info.data.get("kafka_topic"): "kafka_topic", info.data.get("kafka_dlq_topic"): "kafka_dlq_topic"}
+        for topic in (value, f"{value}.matches"):
+            if topic in taken:
+                raise ValueError(f"{topic} is already the {taken[topic]}; give the exchange topics of its own")
+        return value
+
+    @property
+    def fingerprint_matches_topic(self) -> str | None:
+        """Where the owners of fingerprint buckets broadcast the matches they find."""
+        return None if self.fingerprint_topic is None else f"{self.fingerprint_topic}.matches"
 
     @field_validator("webhook_url", "console_url")
     @classmethod

@@ -66,3 +66,9 @@ class Featurizer(ABC):
     def related_clients(self, client: ClientState, model: ModelState, limit: int = 50) -> list[str]:
         """Other clients this featurizer links to ``client`` (a split attack's group); none by default."""
         return []
+
+    def credit_match(self, client: ClientState, ts: float, exact: int, partners: set[str]) -> bool:
+        """Matches of the client's input (sent at ``ts``, exact-input hash ``exact``) with ``partners``,
+        found outside this process (the fingerprint exchange); whether the featurizer took them. None
+        taken by default."""
+        return False

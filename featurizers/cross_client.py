@@ -68,25 +68,44 @@ class _Key:
         self.last_ts = -math.inf
 
 
-class FingerprintIndex:
-    """The model-wide, bounded, time-expiring map from fingerprint keys to recent senders."""
+def projection_for(weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The random directions (scaled by ``weights`` and the bucket width) and offsets of the LSH: the same
+    for every process given the same ``weights``, so that two processes fingerprint an input alike."""
+    rng = np.random.default_rng(SEED)
+    directions = rng.standard_normal((BANDS * ROWS, len(weights)), dtype=np.float32)
+    return directions * (weights / BUCKET_WIDTH), rng.random(BANDS * ROWS, dtype=np.float32) + _FLOOR_SHIFT
 
-    __slots__ = ("version", "projection", "offsets", "keys", "max_keys", "ttl_s")
 
-    def __init__(self, weights: np.ndarray, version: int, max_keys: int, ttl_s: float) -> None:
-        rng = np.random.default_rng(SEED)
-        directions = rng.standard_normal((BANDS * ROWS, len(weights)), dtype=np.float32)
-        self.version = version
-        self.projection = directions * (weights / BUCKET_WIDTH)
-        self.offsets = rng.random(BANDS * ROWS, dtype=np.float32) + _FLOOR_SHIFT
-        self.keys: OrderedDict[int, _Key] = OrderedDict()
+def fingerprint(projection: np.ndarray, offsets: np.ndarray, x: np.ndarray) -> list[bytes]:
+    """The ``BANDS`` keys of one input: each band's ``ROWS`` bucket numbers, tagged with the band."""
+    cells = (projection @ x + offsets).astype(np.int32).tobytes()
+    return [cells[start:end] + tag for start, end, tag in _BANDS]
+
+
+def exact_hash(x: np.ndarray) -> int:
+    """CRC-32 of the input's float32 bytes: tells an identical input from a near one."""
+    return zlib.crc32(np.asarray(x, dtype=np.float32).tobytes())
+
+
+class BucketIndex:
+    """The bounded, time-expiring map from fingerprint keys to their recent senders, and the matching
+    over it: pure, so the in-process index and the owner of a fingerprint-topic partition share it.
+
+    Two keys of a walk, a third that sends the second's input exactly (no near copy of it), a fourth after the TTL:
+
+    >>> index = BucketIndex(max_keys=100, ttl_s=120.0)
+    >>> index.match_and_add([b"k1"], "a", 0.0, exact=1), index.match_and_add([b"k1"], "b", 1.0, exact=2)
+    (set(), {'a'})
+    >>> index.match_and_add([b"k1"], "c", 2.0, exact=2), index.match_and_add([b"k1"], "d", 200.0, exact=3)
+    ({'a'}, set())
+    """
+
+    __slots__ = ("keys", "max_keys", "ttl_s")
+
+    def __init__(self, max_keys: int, ttl_s: float) -> None:
+        self.keys: OrderedDict[bytes, _Key] = OrderedDict()
         self.max_keys = max_keys
         self.ttl_s = ttl_s
-
-    def fingerprint(self, x: np.ndarray) -> list[bytes]:
-        """The ``BANDS`` keys of one input: each band's ``ROWS`` bucket numbers, tagged with the band."""
-        cells = (self.projection @ x + self.offsets).astype(np.int32).tobytes()
-        return [cells[start:end] + tag for start, end, tag in _BANDS]
 
     def match_and_add(self, keys: list[bytes], client_id: str, ts: float, exact: int) -> set[str]:
         """Other clients that recently sent a near-but-not-identical input with a shared key; then record this one."""
@@ -123,6 +142,25 @@ class FingerprintIndex:
 
     @property
     def nbytes(self) -> int:
+        return KEY_NBYTES * len(self.keys)
+
+
+class FingerprintIndex(BucketIndex):
+    """The model-wide index of one process: a :class:`BucketIndex` and the projection its keys come from."""
+
+    __slots__ = ("version", "projection", "offsets")
+
+    def __init__(self, weights: np.ndarray, version: int, max_keys: int, ttl_s: float) -> None:
+        super().__init__(max_keys, ttl_s)
+        self.version = version
+        self.projection, self.offsets = projection_for(weights)
+
+    def fingerprint(self, x: np.ndarray) -> list[bytes]:
+        """The ``BANDS`` keys of one input under this index's projection."""
+        return fingerprint(self.projection, self.offsets, x)
+
+    @property
+    def nbytes(self) -> int:
         return self.projection.nbytes + self.offsets.nbytes + KEY_NBYTES * len(self.keys)
 
     @property
@@ -143,6 +181,15 @@ class _CrossSlot:
 
     def add(self, partners: set[str], ts: float) -> None:
         self.matched.append(1.0 if partners else 0.0)
+        self._remember(partners, ts)
+
+    def credit(self, back: int, partners: set[str], ts: float) -> None:
+        """The input appended ``back`` inputs ago matched ``partners`` after all (found elsewhere)."""
+        matched = self.matched
+        matched.data[(matched.head - 1 - back) % matched.capacity] = 1.0
+        self._remember(partners, ts)
+
+    def _remember(self, partners: set[str], ts: float) -> None:
         for other in sorted(partners):
             seen = self.partners.pop(other, None) or [0.0, ts]
             self.partners[other] = [seen[0] + 1.0, max(seen[1], ts)]
@@ -214,8 +261,22 @@ class CrossClient(Featurizer):
             slot = client.slots[self.name] = _CrossSlot(client.window)
         x = client.inputs.last()
         index = self.index(model, len(x))
-        partners = index.match_and_add(index.fingerprint(x), client.client_id, obs.ts, zlib.crc32(x.tobytes()))
+        partners = index.match_and_add(index.fingerprint(x), client.client_id, obs.ts, exact_hash(x))
         slot.add(partners, obs.ts)
+
+    def credit_match(self, client: ClientState, ts: float, exact: int, partners: set[str]) -> bool:
+        """Matches found outside this index (by the owner of a fingerprint bucket, over other processes'
+        clients) for the client's input sent at ``ts`` with :func:`exact_hash` ``exact``: the input
+        counts as matched and ``partners`` join the client's. False when that input is no longer in
+        the window (nothing changes)."""
+        slot = client.slots.get(self.name)
+        if slot is None or client.inputs is None or client.input_ts is None or not partners:
+            return False
+        for back in range(min(len(slot.matched), len(client.inputs))):
+            if client.input_ts.last(back) == ts and exact_hash(client.inputs.last(back)) == exact:
+                slot.credit(back, partners, ts)
+                return True
+        return False
 
     def _window_start(self, client: ClientState) -> float:
         return float(client.input_ts.filled().min()) if client.input_ts is not None else math.inf

@@ -82,6 +82,11 @@ class FeatureExtractor:
             merged.update(featurizer.series(client, model))
         return merged
 
+    def credit_match(self, client: ClientState, ts: float, exact: int, partners: set[str]) -> bool:
+        """Give every featurizer the matches found elsewhere for one of the client's inputs; whether any took them."""
+        taken = [f.credit_match(client, ts, exact, partners) for f in self.featurizers]
+        return any(taken)
+
     def related_clients(self, client: ClientState, model: ModelState, fired: AbstractSet[str]) -> tuple[str, ...]:
         """Other clients named by the group-aware featurizers whose features in ``fired`` fired, in order."""
         related: list[str] = []

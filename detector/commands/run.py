@@ -34,6 +34,13 @@ def run_worker(settings: Settings) -> int:
         raise ConfigError([f"setting kafka_client: {exc}"]) from None
     except KafkaClientError as exc:
         raise ConfigError([f"setting kafka_bootstrap_servers: {exc}"]) from None
+    if settings.fingerprint_topic is not None:
+        try:
+            for topic in (settings.fingerprint_topic, settings.fingerprint_matches_topic):
+                producer.partitions(topic)
+        except KafkaClientError as exc:
+            raise ConfigError([f"setting fingerprint_topic: {exc}; create {settings.fingerprint_topic} and "
+                               f"{settings.fingerprint_matches_topic} first"]) from None  # fmt: skip
     worker = Worker(settings, ruleset, engine, producer, metrics=metrics, shutdown=shutdown, calibration=calibration)
     health = start_health_server(settings.metrics_port, metrics.registry, worker.readiness)
     dispatcher = None

@@ -39,10 +39,16 @@ SCHEMA_LOCK_KEY = 0x696E_7664
 """The advisory lock key every detector process takes before it reads or changes the schema ("invd")."""
 
 
+def hold_lock(connection: Connection, key: int) -> None:
+    """Hold the PostgreSQL advisory lock ``key`` until the connection's transaction ends (SQLite, the
+    embedded single-process store, needs none)."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+
+
 def lock_schema(connection: Connection) -> None:
     """Hold the schema lock until the connection's transaction ends."""
-    if connection.dialect.name == "postgresql":
-        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK_KEY})
+    hold_lock(connection, SCHEMA_LOCK_KEY)
 
 
 def _apply(connection: Connection, action, revision: str) -> None:

@@ -125,3 +125,29 @@ model_snapshots = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
 """Per-model state (input normaliser, labels, cross-client index, River model); the last writer wins."""
+
+fingerprint_scales = Table(
+    "fingerprint_scales",
+    metadata,
+    Column("model_id", String(256), primary_key=True),
+    Column("dim", Integer, primary_key=True),
+    Column("weights", LargeBinary, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+"""Per model and input length, the coordinate weights (float32) every worker fingerprints inputs with
+for the fingerprint exchange: the first worker to know its model's scale writes it, every other reads it,
+so that near inputs get the same bucket keys whichever worker sends them."""
+
+group_claims = Table(
+    "group_claims",
+    metadata,
+    Column("model_id", String(256), primary_key=True),
+    Column("detector", String(128), primary_key=True),
+    Column("client_id", String(256), primary_key=True),
+    Column("group_id", String(64), nullable=False),
+    Column("until_ts", Float, nullable=False),
+    Index("ix_group_claims_until", "model_id", "detector", "until_ts"),
+)
+"""The group of each client a split-attack alert raised or named, until that alert's suppression ends:
+written when the alert is decided (before its checkpoint), so that workers raising the alerts of one
+group at the same moment give them one group id."""

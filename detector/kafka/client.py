@@ -60,8 +60,18 @@ class Producer(Protocol):
     """Sends records; :meth:`flush` returns only when every record sent so far is acknowledged."""
 
     def send(
-        self, topic: str, *, value: bytes, key: bytes | None = None, headers: list[tuple[str, bytes]] | None = None
-    ) -> None: ...
+        self,
+        topic: str,
+        *,
+        value: bytes,
+        key: bytes | None = None,
+        headers: list[tuple[str, bytes]] | None = None,
+        partition: int | None = None,
+    ) -> None:
+        """Queue one record, to ``partition`` if given (else the library's partitioner picks by key)."""
+
+    def partitions(self, topic: str) -> int:
+        """How many partitions ``topic`` has (from the cluster's metadata); raises :class:`KafkaClientError`."""
 
     def flush(self, timeout_s: float | None = None) -> None:
         """Wait for every record sent; raises :class:`KafkaClientError` if any could not be delivered
@@ -129,6 +139,7 @@ class Outgoing:
     value: bytes
     key: bytes | None
     headers: list[tuple[str, bytes]]
+    partition: int | None = None
 
 
 class ResendingProducer(ABC):
@@ -142,9 +153,15 @@ class ResendingProducer(ABC):
         self.failed: list[Outgoing] = []
 
     def send(
-        self, topic: str, *, value: bytes, key: bytes | None = None, headers: list[tuple[str, bytes]] | None = None
+        self,
+        topic: str,
+        *,
+        value: bytes,
+        key: bytes | None = None,
+        headers: list[tuple[str, bytes]] | None = None,
+        partition: int | None = None,
     ) -> None:
-        self._send(Outgoing(topic, value, key, list(headers or [])))
+        self._send(Outgoing(topic, value, key, list(headers or []), partition))
 
     def flush(self, timeout_s: float | None = None) -> None:
         again, self.failed = self.failed, []

@@ -134,6 +134,7 @@ class ConfluentProducer(ResendingProducer):
                     key=outgoing.key,
                     headers=outgoing.headers,
                     on_delivery=delivered,
+                    **({} if outgoing.partition is None else {"partition": outgoing.partition}),
                 )
                 return
             except BufferError:  # the local queue is full: let deliveries drain it
@@ -141,6 +142,15 @@ class ConfluentProducer(ResendingProducer):
             except KafkaException as exc:
                 self.failures.append((outgoing, str(exc)))
                 return
+
+    def partitions(self, topic: str) -> int:
+        try:
+            metadata = self.producer.list_topics(topic, timeout=10).topics.get(topic)
+        except KafkaException as exc:
+            raise KafkaClientError(f"no metadata for topic {topic}: {exc}") from exc
+        if metadata is None or metadata.error is not None or not metadata.partitions:
+            raise KafkaClientError(f"topic {topic} does not exist (or has no partitions)")
+        return len(metadata.partitions)
 
     def _wait(self, timeout_s: float | None) -> tuple[list[tuple[Outgoing, str]], int]:
         queued = self.producer.flush(-1 if timeout_s is None else timeout_s)

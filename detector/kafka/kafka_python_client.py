@@ -112,12 +112,22 @@ class KafkaPythonProducer(ResendingProducer):
     def _send(self, outgoing: Outgoing) -> None:
         try:
             future = self.producer.send(
-                outgoing.topic, value=outgoing.value, key=outgoing.key, headers=outgoing.headers
-            )
+                outgoing.topic, value=outgoing.value, key=outgoing.key, headers=outgoing.headers,
+                partition=outgoing.partition,
+            )  # fmt: skip
         except KafkaError as exc:  # e.g. no metadata for the topic within max_block_ms
             self.rejected.append((outgoing, str(exc)))
         else:
             self.in_flight.append((outgoing, future))
+
+    def partitions(self, topic: str) -> int:
+        try:
+            found = self.producer.partitions_for(topic)
+        except KafkaError as exc:
+            raise KafkaClientError(f"no metadata for topic {topic}: {exc}") from exc
+        if not found:
+            raise KafkaClientError(f"topic {topic} does not exist (or has no partitions)")
+        return len(found)
 
     def _wait(self, timeout_s: float | None) -> tuple[list[tuple[Outgoing, str]], int]:
         try:

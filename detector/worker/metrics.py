@@ -43,6 +43,14 @@ class WorkerMetrics:
             "invdet_service_retries", "database or broker operations that failed and were retried, by operation",
             ["operation"], registry=registry,
         )  # fmt: skip
+        self.fingerprints_published = Counter(
+            "invdet_exchange_fingerprints_published", "fingerprints sent to the fingerprint topic (fingerprint exchange)",
+            registry=registry,
+        )  # fmt: skip
+        self.matches_taken = Counter(
+            "invdet_exchange_matches_taken", "inputs of this worker's clients credited with other workers' clients' "
+            "matches (fingerprint exchange)", registry=registry,
+        )  # fmt: skip
         self.assigned_partitions = Gauge("invdet_assigned_partitions", "partitions this worker owns", registry=registry)
         self.webhook_deliveries = Counter(
             "invdet_webhook_deliveries", "webhook POSTs accepted by the receiver", registry=registry

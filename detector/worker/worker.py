@@ -17,6 +17,13 @@ checkpoint's offset, so the records after it are processed exactly once more
 against exactly the state they first met. While the database is down the
 worker stops, keeps its group membership, retries with backoff, and goes on
 where it was when the database is back.
+
+With ``fingerprint_topic`` set, the worker also takes part in the fingerprint exchange
+(:mod:`detector.exchange`): it publishes the fingerprints of each batch's inputs, and takes the
+matches other workers' clients gave its own clients into their cross-client features, scoring
+such a client's window again; a split attack's group alerts then claim their group id in the
+database (:class:`~detector.db.group_claims.GroupClaims`), as their members are alerted by several
+workers at once.
 """
 
 from __future__ import annotations
@@ -36,8 +43,11 @@ from detector.anomaly_model import WindowAnomalyModel
 from detector.assembly import load_rules_and_calibration
 from detector.calibration import Calibration, CalibrationError
 from detector.db.alert_store import AlertStore
+from detector.db.group_claims import GroupClaims
 from detector.decide import AlertChange
+from detector.event import InferenceEvent
 from detector.event_time import EventClock
+from detector.exchange.exchange import FingerprintExchange
 from detector.formats import Rejected, open_decoder
 from detector.group_ids import GroupIds
 from detector.kafka import Consumer, ConsumerConfig, KafkaClientError, Producer, TopicPartition, open_consumer
@@ -65,6 +75,8 @@ RETRYABLE = (OperationalError, InterfaceError, IntegrityError, KafkaClientError)
 """Failures of a service that comes back (a database restart, a broker hiccup, a lost insert race)."""
 
 FIRST_RETRY_S = 0.1
+EXCHANGE_POLL_S = 0.1
+"""Longest the event poll waits with the fingerprint exchange on, so that matches are taken soon."""
 
 
 class Unavailable(Exception):
@@ -122,10 +134,14 @@ class Worker:
         self.anomaly_models: dict[str, WindowAnomalyModel] = {}
         self.model_bound = ModelBound(settings.max_models, self.model_states, self.anomaly_models,
                                       save=self._save_evicted_model, load=self._load_model)  # fmt: skip
+        self.exchange = FingerprintExchange(settings, engine, producer) if settings.fingerprint_topic else None
+        claims = GroupClaims(engine)
         self.groups = GroupIds(
             lookup=lambda *key: self._retrying(lambda: self.alert_store.find_group(*key), "group lookup"),
             max_members=settings.max_clients,
-        )
+            claim=None if self.exchange is None else
+            lambda *key: self._retrying(lambda: claims.claim(*key), "group claim"),
+        )  # fmt: skip
         self.model_evictions_seen = 0
         self.touched_models: set[str] = set()
         self.totals = RunSummary()
@@ -148,6 +164,8 @@ class Worker:
             fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
         )
         self.consumer = open_consumer(settings.kafka_client, config, self)
+        if self.exchange is not None:
+            self.exchange.start()
         log.info(
             "consuming", extra={"topic": settings.kafka_topic, "group_id": settings.kafka_group_id,
                                 "kafka_client": settings.kafka_client},
@@ -161,6 +179,8 @@ class Worker:
             if status != 0:
                 self._drop(list(self.tasks))  # nothing half-done may be checkpointed by the revoke on close
             self.consumer.close()
+            if self.exchange is not None:
+                self.exchange.close()
             self.producer.close()
         self.totals.seconds = time.perf_counter() - self.totals.started
         log.info(
@@ -172,6 +192,8 @@ class Worker:
 
     def _consume(self) -> int:
         poll_timeout_s = self.settings.kafka_poll_timeout_ms / 1000
+        if self.exchange is not None:  # matches heard wait for the loop's next round
+            poll_timeout_s = min(poll_timeout_s, EXCHANGE_POLL_S)
         while not self.shutdown.requested:
             if self.shutdown.reload.is_set():
                 self.shutdown.reload.clear()
@@ -179,6 +201,8 @@ class Worker:
             records = self.consumer.poll(self.settings.batch_size, poll_timeout_s)
             if records:
                 self.process(records)
+            if self.exchange is not None:
+                self.take_matches()
             self.reject(self.decoder.expire_idle())
             self.observe()
             if self._checkpoint_due():
@@ -191,6 +215,7 @@ class Worker:
         """Run one polled batch through the partitions' pipelines."""
         started = time.perf_counter()
         dead_before = Counter(self.totals.dead_letters)
+        taken: list[InferenceEvent] = []
         for record in records:
             task = self.tasks.get((record.origin, record.partition))
             if task is None or (task.next_offset is not None and record.offset < task.next_offset):
@@ -199,14 +224,39 @@ class Worker:
                 record, self.parser, task.clock, task.pipeline, task.sink, self.dead_letters, self.totals, self.decoder
             )
             self.touched_models.update(event.model_id for event in processed)
+            taken += processed
             task.next_offset = record.offset + 1
             task.dirty = True
+        if self.exchange is not None:
+            published = self.exchange.published
+            self.exchange.publish(taken, self.model_states)
+            self.metrics.fingerprints_published.inc(self.exchange.published - published)
         self.totals.alerts.clear()  # alerts are counted when they are stored, at the checkpoint
         self.since_checkpoint += len(records)
         self.metrics.events.inc(len(records))
         for reason, count in (self.totals.dead_letters - dead_before).items():
             self.metrics.dead_letters.labels(reason).inc(count)
         self.metrics.batch_seconds.observe(time.perf_counter() - started)
+
+    def take_matches(self) -> None:
+        """The exchange's matches for the clients held here, into their features; each client they
+        changed is scored again (its alert changes go to its partition's sink)."""
+        pipelines = [task.pipeline for task in self.tasks.values()]
+
+        def held(model_id: str, client_id: str) -> bool:
+            return any((model_id, client_id) in pipeline.store.clients for pipeline in pipelines)
+
+        credited: dict[tuple[str, str], PartitionTask] = {}
+        for match in self.exchange.matches(held):
+            for task in self.tasks.values():
+                if task.pipeline.credit_match(match.model_id, match.client_id, match.ts, match.exact, set(match.partners)):
+                    credited[(match.model_id, match.client_id)] = task
+                    self.metrics.matches_taken.inc()
+        for key, task in credited.items():
+            changes = task.pipeline.rescore(task.pipeline.store.clients[key])
+            if changes:
+                task.sink.add(changes)
+            task.dirty = True
 
     def reject(self, rejected: list[Rejected]) -> None:
         """Dead-letter what the input format gave up on between records (halves whose partner never

@@ -23,21 +23,6 @@ from detector.sinks.alert_sink import AlertSink
 from featurizers.state import ClientState
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request, tmp_path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'alerts.db'}"
-    return request.getfixturevalue("postgres_url")
-
-
-@pytest.fixture
-def engine(database_url):
-    engine = make_engine(database_url)
-    migrate.ensure_schema(engine)
-    yield engine
-    engine.dispose()
-
-
 def test_upgrade_from_empty_matches_the_tables_and_downgrades_to_base(database_url) -> None:
     engine = make_engine(database_url)
     migrate.upgrade(engine)

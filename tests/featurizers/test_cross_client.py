@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from featurizers.cross_client import BANDS, POPULAR_CLIENTS, CrossClient, FingerprintIndex
+from featurizers.cross_client import BANDS, POPULAR_CLIENTS, CrossClient, FingerprintIndex, exact_hash
 from featurizers.gradient_walk import GradientWalk, input_scale
 from featurizers.state import StateStore
 from tests.featurizers.streams import Query, Replay, benign, coordinate_walk, population
@@ -125,3 +125,19 @@ def test_related_clients_respects_the_limit(limit: int) -> None:
     r = replay()
     split(r, coordinate_walk(np.random.default_rng(8), DIM, 4), ["a", "b", "c"])
     assert len(r.featurizers[-1].related_clients(r.client("a"), r.model(), limit=limit)) == limit
+
+
+def test_matches_found_elsewhere_count_for_the_input_they_name() -> None:
+    rng = np.random.default_rng(7)
+    r = replay()
+    xs = coordinate_walk(rng, DIM, 12)
+    split(r, xs, ["here"])
+    cross, client = r.featurizers[-1], r.client("here")
+    assert cross.compute(client, r.model())["xclient_match_frac"] == 0.0
+    last = client.inputs.last()
+    assert cross.credit_match(client, float(len(xs) - 1), exact_hash(last), {"far1", "far2"})
+    assert not cross.credit_match(client, float(len(xs) - 1), exact_hash(last) ^ 1, {"far3"}), "another input"
+    assert not cross.credit_match(client, -5.0, exact_hash(last), {"far3"}), "no input of that time in the window"
+    feats = cross.compute(client, r.model())
+    assert feats["xclient_match_frac"] == pytest.approx(1 / len(client.inputs)) and feats["xclient_group_size"] == 2.0
+    assert cross.related_clients(client, r.model()) == ["far1", "far2"]
