@@ -122,6 +122,15 @@ class InputModel:
         z = (x - norm.mean) / norm.scale()
         return math.sqrt(float(z @ z) / self.dim) / EARLY_Z
 
+    @classmethod
+    def from_records(cls, records: np.ndarray) -> "InputModel":
+        """A model learned from records of the distribution (a reservoir of them, fitted)."""
+        learned = cls(records.shape[1])
+        for x in records:
+            learned.offer(x)
+        learned.fit()
+        return learned
+
     def arrays(self) -> dict[str, np.ndarray]:
         """The model as plain arrays (what a calibration file keeps beside it): the reservoir's sample,
         the counts, and the fit if there is one."""

@@ -31,12 +31,12 @@ SKETCH_NBYTES = hll_sketch.get_max_updatable_serialization_bytes(LG_K, TYPE)
 """The sketch's bound in bytes (1,064)."""
 
 
-def input_key(x) -> int:
-    """A signed 64-bit hash of an input's exact float32 bytes, the same in every process.
+def array_key(x) -> int:
+    """A signed 64-bit hash of an array's exact bytes (an input's float32 values), the same in every process.
 
     >>> import numpy as np
     >>> a = np.array([0.5, 1.0], dtype=np.float32)
-    >>> input_key(a) == input_key(a.copy()), input_key(a) == input_key(a + 1e-6)
+    >>> array_key(a) == array_key(a.copy()), array_key(a) == array_key(a + 1e-6)
     (True, False)
     """
     return int.from_bytes(hashlib.blake2b(x.tobytes(), digest_size=8).digest(), "little", signed=True)
@@ -59,7 +59,7 @@ class DistinctInputs:
         self.sketch = hll_sketch(LG_K, TYPE)
 
     def add(self, x) -> None:
-        self.sketch.update(input_key(x))
+        self.sketch.update(array_key(x))
 
     @property
     def estimate(self) -> float:

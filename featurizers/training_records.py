@@ -21,12 +21,12 @@ is built, so runs and restarts hash queries the same way.
 
 from __future__ import annotations
 
-import hashlib
 import math
 
 import numpy as np
 
 from featurizers.base import Featurizer, Observation
+from featurizers.long_horizon import array_key
 from featurizers.ring import Ring
 from featurizers.state import ClientState, ModelState
 
@@ -38,10 +38,6 @@ almost never (as the cross-client fingerprints)."""
 AT_RESOLUTION = 1e-3
 """A query this close to a record on every coordinate (normalised units) is the record itself."""
 SEED = 20211012
-
-
-def _digest(cells: np.ndarray) -> int:
-    return int.from_bytes(hashlib.blake2b(cells.tobytes(), digest_size=8).digest(), "little", signed=True)
 
 
 class RecordIndex:
@@ -85,8 +81,8 @@ class RecordIndex:
         """The input's ``BANDS`` neighbourhood keys and the key of the input itself."""
         z = (np.asarray(x, dtype=np.float32) - self.centre) * self.weights
         cells = np.floor(self.projection @ z + self.offsets).astype(np.int64).reshape(BANDS, ROWS)
-        near = np.array([_digest(np.append(band, b)) for b, band in enumerate(cells)], dtype=np.int64)
-        return near, _digest(np.round(z / AT_RESOLUTION).astype(np.int64))
+        near = np.array([array_key(np.append(band, b)) for b, band in enumerate(cells)], dtype=np.int64)
+        return near, array_key(np.round(z / AT_RESOLUTION).astype(np.int64))
 
     def lookup(self, x: np.ndarray) -> tuple[bool, bool]:
         """(the input is a training record, it shares a key with one)."""

@@ -62,7 +62,7 @@ def calibrate(
     pipeline = Pipeline(settings.model_copy(update={"calibration_file": None}), ruleset)
     policy = pipeline.rules.thresholds = ThresholdPolicy(ruleset, collect=True, max_clients=10_000_000)
     for model_id, records in (references or {}).items():
-        pipeline.store.model(model_id).shared[InputDistribution.name] = learned_from(records)
+        pipeline.store.model(model_id).shared[InputDistribution.name] = InputModel.from_records(records)
     summary, _ = stream_files([str(p) for p in paths], pipeline, _Discard(), progress=progress,  # type: ignore[arg-type]
                               decoder=open_decoder(settings))  # fmt: skip
     sections = fit_models(pipeline, policy, target_fpr)
@@ -89,15 +89,6 @@ def calibrate(
         write_calibration(calibration, output, input_models=input_models(pipeline), reference_records=reference_records,
                           record_indexes=indexes)  # fmt: skip
     return calibration
-
-
-def learned_from(records: np.ndarray) -> InputModel:
-    """An input distribution learned from reference records (a reservoir of them, fitted)."""
-    learned = InputModel(records.shape[1])
-    for x in records:
-        learned.offer(x)
-    learned.fit()
-    return learned
 
 
 def input_models(pipeline: Pipeline) -> dict[str, InputModel]:
