@@ -34,6 +34,9 @@ from rules import RuleSet
 
 CONFIDENCE = 0.95
 """Confidence that a fitted threshold's client-level false-positive rate is within the target."""
+MAX_LOWERING = 10.0
+"""A rising threshold is never set below the shipped value over this: a sample's quiet tail (a model whose
+clients gathered almost no sequential evidence) says little of what the clients it lacks will gather."""
 MIN_CLIENTS = 50
 """Fewest clients a model needs for a fit at all: below it the model keeps what covers it otherwise."""
 SPARSE_MARGIN = 0.8
@@ -138,6 +141,8 @@ def fit(extremes: np.ndarray, targets: list[Calibratable], target_fpr: float) ->
     >>> evidence = [Calibratable("odd", "evidence", "off_distribution_cusum", ">", shipped=120.0)]
     >>> fit(np.zeros((150, 1)), evidence, 0.01)[0]   # no client had any evidence: the shipped value stands
     {'odd.evidence': 120.0}
+    >>> fit(np.full((150, 1), 0.5), evidence, 0.01)[0]   # hardly any: at most tenfold below the shipped value
+    {'odd.evidence': 12.0}
     """
     n = extremes.shape[0]
     info: dict = {"clients": n, "flagged": 0, "confident": False, "tail_share": 0.0}
@@ -186,6 +191,8 @@ def fit(extremes: np.ndarray, targets: list[Calibratable], target_fpr: float) ->
             thresholds[t.key] = float((column[best - 1] + column[best]) / 2.0) * (1 if t.falling else -1)
         if not t.falling and t.shipped is not None and thresholds[t.key] <= 0 < t.shipped:
             thresholds[t.key] = t.shipped  # the sample's clients have none of it: no tail to place
+        elif not t.falling and t.shipped is not None and t.shipped > 0:
+            thresholds[t.key] = max(thresholds[t.key], t.shipped / MAX_LOWERING)
     info["flagged"] = int(np.count_nonzero((ranks < best).any(axis=1)))
     info["tail_share"] = best / n
     return thresholds, info

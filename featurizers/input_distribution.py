@@ -13,18 +13,24 @@ traffic and scores each query by its residual off the principal subspace:
 - **A bounded reservoir** of the model's novel inputs (``RESERVOIR``), each
   client contributing at most ``CLIENT_SHARE`` of them, so that no client,
   however busy, shapes what "normal" is. Reservoir sampling keeps it a
-  uniform sample of the stream.
+  uniform sample of the stream. A client's inputs wait until its window is
+  scored (:meth:`InputDistribution.settle`): they join the reservoir only if
+  no detector fired, and a client flagged once contributes nothing more.
 - **Principal components** (per-coordinate standardised, enough for
   ``VARIANCE`` of the variance) fitted when the reservoir has seen
   ``FIRST_FIT`` inputs and again each time that count doubles. A query's
   score is its RMS residual off the components over the reservoir's own
-  ``OOD_QUANTILE`` residual: above 1, it is off the distribution. Before the
+  ``OOD_QUANTILE`` residual: above 1, it is off the distribution. The
+  residual is taken from the client's own centre (a running mean of its
+  recent queries): a population shifted as a whole (another scanner, another
+  hospital) is a drift, not an attack, and scores by its spread; random,
+  synthetic and perturbed points scatter off the subspace around any centre. Before the
   first fit the score is the input's RMS z-score from the model's running
   mean and spread over ``EARLY_Z`` (a cruder test, off only for inputs far
   outside every coordinate's usual range).
 - **Per client, a sequential test** (Bernoulli CUSUM, Page 1954) of the
-  share of off-distribution queries against the benign share: each such
-  query adds ``log(P1/P0)``, each other one ``log((1-P1)/(1-P0))``, floored
+  share of queries well off the distribution (scoring above ``FAR``)
+  against the benign share: each such query adds ``log(P1/P0)``, each other one ``log((1-P1)/(1-P0))``, floored
   at 0. A few dozen random points are enough evidence; a benign client's
   occasional odd input never accumulates.
 """
@@ -51,8 +57,15 @@ VARIANCE = 0.9
 MAX_COMPONENTS = 32
 OOD_QUANTILE = 0.99
 """Residual quantile of the reservoir that scores 1: about 1% of the model's own inputs lie beyond it."""
+CENTRE_SPAN = 32
+"""A client's centre follows about this many of its latest queries (a running mean, then exponential)."""
+CENTRE_PRIOR = 1
+"""The model's mean counts as this many of a client's queries in its centre: its first query scores as is."""
 EARLY_Z = 3.0
 """Before the first fit: an input whose RMS z-score exceeds this is off the distribution."""
+FAR = 1.5
+"""Score beyond which a query counts as evidence in the sequential test: well off, not just past the
+model's own 99% quantile, where a noisier population (another scanner's sensor noise) sits."""
 P0 = 0.05
 """Share of a benign client's queries expected off the distribution (five times the reservoir's own: views of
 one input, a client's unusual but real inputs)."""
@@ -111,10 +124,16 @@ class InputModel:
         off = z - (z @ self.components.T) @ self.components
         return np.sqrt(np.einsum("...i,...i->...", off, off) / self.dim)
 
-    def score(self, x: np.ndarray, model: ModelState) -> float:
+    def score(self, x: np.ndarray, model: ModelState, centre: np.ndarray | None = None) -> float:
         """The input's residual over the model's usual one; before the first fit, its RMS z-score from
-        the model's normaliser over ``EARLY_Z`` (NaN before the normaliser has two inputs)."""
+        the model's normaliser over ``EARLY_Z`` (NaN before the normaliser has two inputs).
+
+        With ``centre`` (the client's own, :meth:`ClientEvidence.follow`), the residual is that of the
+        input's offset from it: a coherent population shifted off the model's (another scanner,
+        another hospital) then scores as its own spread does, while scattered points stay off."""
         if self.components is not None:
+            if centre is not None:
+                x = x - centre + self.mean
             return float(self._residuals(x)) / self.limit
         norm = model.normaliser
         if norm is None or norm.count < 2 or norm.mean.shape[0] != self.dim:
@@ -179,17 +198,46 @@ class InputModel:
 class ClientEvidence:
     """One client's off-distribution scores over its window, its CUSUM and its reservoir share."""
 
-    __slots__ = ("scores", "cusum", "contributed")
+    __slots__ = ("dim", "scores", "cusum", "contributed", "pending", "flagged", "centre", "followed")
 
-    def __init__(self, window: int) -> None:
+    def __init__(self, window: int, dim: int) -> None:
+        self.dim = dim
         self.scores = Ring(window, width=2, dtype=np.float64)
         """(event time, score) per logged input."""
         self.cusum = 0.0
         self.contributed = 0
+        """Inputs given to the reservoir, or waiting in ``pending`` (at most ``CLIENT_SHARE``)."""
+        self.pending: list[np.ndarray] = []
+        """Novel inputs since the client's last scored window, held back until it is settled."""
+        self.flagged = False
+        """A detector fired on the client once: it teaches the model nothing more."""
+        self.centre: np.ndarray | None = None
+        """Where the client's queries lie: a running mean of its latest ``CENTRE_SPAN`` or so."""
+        self.followed = 0
+
+    def follow(self, x: np.ndarray, learned: InputModel) -> None:
+        """Move the client's centre towards its latest query; it starts at the model's mean (worth
+        ``CENTRE_PRIOR`` queries), or at the first query before the model is fitted.
+
+        >>> e, m = ClientEvidence(4, 2), InputModel(2)
+        >>> for x in ([2.0, 0.0], [4.0, 0.0], [6.0, 0.0]):
+        ...     e.follow(np.array(x, dtype=np.float32), m)
+        >>> e.centre.tolist()
+        [4.0, 0.0]
+        """
+        if self.centre is None:
+            self.centre = (x if learned.mean is None else learned.mean).astype(np.float32)
+            self.followed = 0 if learned.mean is None else CENTRE_PRIOR
+        self.followed += 1
+        self.centre += (x - self.centre) / min(self.followed, CENTRE_SPAN)
 
     @property
     def nbytes(self) -> int:
-        return self.scores.nbytes + 32
+        return self.scores.nbytes + sum(x.nbytes for x in self.pending) + 4 * self.dim + 64
+
+    @property
+    def max_nbytes(self) -> int:
+        return self.scores.nbytes + (CLIENT_SHARE + 1) * 4 * self.dim + 64
 
 
 class InputDistribution(Featurizer):
@@ -207,6 +255,7 @@ class InputDistribution(Featurizer):
     ...     state.append(str(i), float(i), x)
     ...     for featurizer in (walk, f):
     ...         featurizer.observe(Observation(str(i), float(i), x, None, -1, None), state, store.model("m"))
+    ...     f.settle(state, store.model("m"), flagged=False)  # scored, and no detector fired
     ...     return f.compute(state, store.model("m"))
     >>> for i in range(600):
     ...     _ = send(f"user{i % 50}", (rng.normal(size=3) @ basis + 0.05 * rng.normal(size=12)).astype(np.float32), i)
@@ -224,7 +273,7 @@ class InputDistribution(Featurizer):
         f"(residual off its principal subspace above its own inputs' {OOD_QUANTILE:g} quantile) (0..1); "
         "extraction by synthetic or other-domain data, Jacobian augmentation, decision walks",
         "off_distribution_cusum": f"the client's sequential evidence of sending off-distribution queries "
-        f"(Bernoulli CUSUM, {P1:g} against the benign {P0:g}; each such query adds {STEP_OFF:.1f}, each other "
+        f"(Bernoulli CUSUM of queries scoring above {FAR:g}, {P1:g} against the benign {P0:g}; each such query adds {STEP_OFF:.1f}, each other "
         f"one {STEP_ON:.2f}, floored at 0): a few dozen random points are enough, a benign client's odd "
         "input fades",
     }
@@ -237,15 +286,30 @@ class InputDistribution(Featurizer):
         if learned is None or learned.dim != dim:
             learned = model.shared[self.name] = InputModel(dim)
         evidence = client.slots.get(self.name)
-        if evidence is None:
-            evidence = client.slots[self.name] = ClientEvidence(client.window)
-        score = learned.score(obs.x, model)
+        if evidence is None or evidence.dim != dim:
+            evidence = client.slots[self.name] = ClientEvidence(client.window, dim)
+        score = learned.score(obs.x, model, evidence.centre)
+        evidence.follow(obs.x, learned)
         evidence.scores.append((obs.ts, score))
         if score == score:
-            evidence.cusum = max(0.0, evidence.cusum + (STEP_OFF if score > 1.0 else STEP_ON))
-        if evidence.contributed < CLIENT_SHARE and novel_input(client):
+            evidence.cusum = max(0.0, evidence.cusum + (STEP_OFF if score > FAR else STEP_ON))
+        if not evidence.flagged and evidence.contributed < CLIENT_SHARE and novel_input(client):
             evidence.contributed += 1
-            learned.offer(obs.x)
+            evidence.pending.append(obs.x.copy())
+
+    def settle(self, client: ClientState, model: ModelState, flagged: bool) -> None:
+        """The client's waiting inputs join the model's reservoir if no detector fired on its window;
+        if one did, they are dropped, and so is every later one."""
+        evidence = client.slots.get(self.name)
+        if evidence is None:
+            return
+        learned = model.shared.get(self.name)
+        if flagged:
+            evidence.flagged = True
+        elif learned is not None and learned.dim == evidence.dim:
+            for x in evidence.pending:
+                learned.offer(x)
+        evidence.pending.clear()
 
     def compute(self, client: ClientState, model: ModelState) -> dict[str, float]:
         evidence = client.slots.get(self.name)

@@ -25,7 +25,12 @@ infinite and that coordinate never counts as moved). The difference is a
 them by one magnitude (within ``BAND`` of their median), in both directions
 (each at least ``MIXED`` of them), by a step between ``SMALLEST`` and
 ``LARGEST`` of the coordinates' range: not quantisation noise, and not the
-flips of binary or one-hot features. "One magnitude" is tested both in the
+flips of binary or one-hot features. A step with every coordinate one way
+counts too when its parent was sent ``FAR_BACK`` or more queries earlier: a
+brightness slider or a test-time augmentation moves every pixel one way from
+the image just sent, while a two-class model whose features all push one way
+(records of positively correlated measurements) gives every record of a
+class the same all-up (or all-down) Jacobian step, rounds after the record. "One magnitude" is tested both in the
 input's own units (pixels share one range) and in units of each
 coordinate's observed range (tabular features each have their own), since an
 attacker steps in one or the other.
@@ -61,10 +66,25 @@ SMALLEST, LARGEST = 0.03, 0.35
 """Bounds of the median step, as a share of the coordinates' range."""
 RECENT = 64
 """Distinct queries ``sign_step_frac`` looks back over."""
+FAR_BACK = 32
+"""Queries back a parent must have been sent for a step moving every coordinate one way to count."""
+ONE_WAY_SMALLEST = 0.06
+"""Least median step of a one-way step, as a share of the coordinates' range: a drifting feed's gain and
+offset grow by a few percent of the range between two sendings of a record, while a Jacobian step is
+lambda (0.1 or more, as a share of the input's range, in the published attacks)."""
+SIZE_BINS = 16
+"""Bins of a one-way step's size (its median step over the coordinates' range), ``SIZE_BIN`` apart in log2."""
+SIZE_BIN = 0.2
+SIZE_MODE = 0.5
+"""Least share of a client's one-way steps whose sizes lie within one bin of the most common size for them
+to count: Jacobian augmentation steps by one lambda every round, while a drifting feed that sends a record
+again later, under a gain and offset grown meanwhile, steps by whatever the drift grew in between."""
+NOT_A_STEP, MIXED_STEP = 0.0, 1.0
 
 
-def is_sign_step(difference: np.ndarray, span: np.ndarray) -> bool:
-    """Whether ``difference`` (raw units) moves its coordinates by one magnitude, both ways, by a small step.
+def is_sign_step(difference: np.ndarray, span: np.ndarray, one_way: bool = False) -> bool:
+    """Whether ``difference`` (raw units) moves its coordinates by one magnitude, both ways (or, with
+    ``one_way``, possibly all one way), by a small step.
 
     ``span`` is each coordinate's range; the test passes in raw units (with the
     median range) or in units of each coordinate's range.
@@ -74,6 +94,8 @@ def is_sign_step(difference: np.ndarray, span: np.ndarray) -> bool:
     True
     >>> is_sign_step(0.1 * np.ones(8), span)                                # brightness: all one way
     False
+    >>> is_sign_step(0.1 * np.ones(8), span, one_way=True)                  # ... from a parent far back
+    True
     >>> is_sign_step(0.1 * np.array([1, 1, 1, 1, 1, 1, 1, -1]), span)        # seven of eight one way
     True
     >>> is_sign_step(np.array([1.0, -1, 1, -1, 0, 0, 0, 0]), span)          # binary features flipped
@@ -83,23 +105,40 @@ def is_sign_step(difference: np.ndarray, span: np.ndarray) -> bool:
     >>> is_sign_step(np.array([2, -3, 2, 3, -2, -3, 2, 3]) * 0.05, np.array([2, 3, 2, 3, 2, 3, 2, 3.0]))
     True
     """
-    return _one_magnitude(difference, span, float(np.median(span))) or _one_magnitude(difference / span, span / span, 1.0)
+    kind = step_kind(difference, span)
+    return kind == MIXED_STEP or (one_way and kind > MIXED_STEP)
 
 
-def _one_magnitude(difference: np.ndarray, span: np.ndarray, unit: float) -> bool:
-    size = np.abs(difference)
-    moved = size > MOVED * span
-    count = int(np.count_nonzero(moved))
-    if count < max(MIN_MOVED, DENSE * len(difference)):
-        return False
-    steps = size[moved]
-    median = float(np.median(steps))
-    if not SMALLEST * unit <= median <= LARGEST * unit:
-        return False
-    if np.count_nonzero(np.abs(steps - median) <= BAND * median) < STEP_SHARE * count:
-        return False
-    up = int(np.count_nonzero(difference[moved] > 0))
-    return min(up, count - up) >= MIXED * count
+def step_kind(difference: np.ndarray, span: np.ndarray) -> float:
+    """``NOT_A_STEP``, ``MIXED_STEP`` (one magnitude, both ways), or for one magnitude all one way
+    ``2 + `` the bin of its size (:data:`SIZE_BINS`).
+
+    >>> span = np.ones(8)
+    >>> step_kind(0.1 * np.array([1, -1, 1, 1, -1, -1, 1, 0]), span), step_kind(0.1 * np.ones(8), span)
+    (1.0, 10.0)
+    >>> step_kind(0.2 * np.ones(8), span), step_kind(np.random.default_rng(0).normal(0, 0.1, 8), span)
+    (15.0, 0.0)
+    """
+    for scaled, scale, unit in ((difference, span, float(np.median(span))), (difference / span, 1.0, 1.0)):
+        size = np.abs(scaled)
+        moved = size > MOVED * scale
+        count = int(np.count_nonzero(moved))
+        if count < max(MIN_MOVED, DENSE * len(difference)):
+            continue
+        steps = size[moved]
+        median = float(np.median(steps))
+        if not SMALLEST * unit <= median <= LARGEST * unit:
+            continue
+        if np.count_nonzero(np.abs(steps - median) <= BAND * median) < STEP_SHARE * count:
+            continue
+        up = int(np.count_nonzero(scaled[moved] > 0))
+        if min(up, count - up) >= MIXED * count:
+            return MIXED_STEP
+        if median < ONE_WAY_SMALLEST * unit:
+            continue
+        size_bin = int(np.log2(median / unit / SMALLEST) / SIZE_BIN)
+        return 2.0 + min(size_bin, SIZE_BINS - 1)
+    return NOT_A_STEP
 
 
 class Coordinates:
@@ -133,29 +172,45 @@ class Steps:
     """One client's kept coordinates per stored query (aligned with ``neighbourhood``'s slots), its recent
     sign-step flags and its count."""
 
-    __slots__ = ("history", "kept", "flags", "count")
+    __slots__ = ("history", "kept", "sent", "flags", "count", "sizes")
 
     def __init__(self, history: History, width: int) -> None:
         self.history = history
         """The neighbourhood history whose slots ``kept`` follows (a new one starts over)."""
         self.kept = np.zeros((len(history.points), width), dtype=np.float16)
+        self.sent = np.zeros(len(history.points), dtype=np.int32)
+        """Per slot, the client's event count when the query was first sent."""
         self.flags = Ring(RECENT, dtype=np.float32)
+        """Per recent distinct query: :func:`step_kind` (one-way steps only from parents ``FAR_BACK`` back)."""
         self.count = 0
+        """Mixed sign steps so far."""
+        self.sizes = np.zeros(SIZE_BINS, dtype=np.int32)
+        """One-way steps so far, per size bin."""
 
-    def store(self, slot: int, kept: np.ndarray) -> None:
+    def one_way_bins(self) -> range:
+        """The size bins whose one-way steps count: one bin either side of the most common size, if they
+        hold ``SIZE_MODE`` of them (none otherwise)."""
+        mode = int(np.argmax(self.sizes))
+        near = range(max(mode - 1, 0), min(mode + 2, SIZE_BINS))
+        total = int(self.sizes.sum())
+        return near if total and self.sizes[near.start : near.stop].sum() >= SIZE_MODE * total else range(0)
+
+    def store(self, slot: int, kept: np.ndarray, sent: int) -> None:
         if slot >= len(self.kept):
             grown = np.zeros((len(self.history.points), self.kept.shape[1]), dtype=np.float16)
             grown[: len(self.kept)] = self.kept
             self.kept = grown
+            self.sent = np.concatenate([self.sent, np.zeros(len(grown) - len(self.sent), dtype=np.int32)])
         self.kept[slot] = kept
+        self.sent[slot] = sent
 
     @property
     def nbytes(self) -> int:
-        return self.kept.nbytes + self.flags.nbytes + 64
+        return self.kept.nbytes + self.sent.nbytes + self.flags.nbytes + self.sizes.nbytes + 64
 
     @property
     def max_nbytes(self) -> int:
-        return self.history.capacity * self.kept.shape[1] * 2 + self.flags.nbytes + 64
+        return self.history.capacity * (self.kept.shape[1] * 2 + 4) + self.flags.nbytes + self.sizes.nbytes + 64
 
 
 class SignSteps(Featurizer):
@@ -212,13 +267,22 @@ class SignSteps(Featurizer):
             steps = client.slots[self.name] = Steps(history, len(kept))
         if history.nearest_slot >= 0:
             parent = steps.kept[history.nearest_slot].astype(np.float32)
-            step = is_sign_step(kept - parent, coordinates.span())
-            steps.flags.append(float(step))
-            steps.count += step
-        steps.store(history.stored_slot, kept)
+            kind = step_kind(kept - parent, coordinates.span())
+            if kind > MIXED_STEP and client.n_events - int(steps.sent[history.nearest_slot]) < FAR_BACK:
+                kind = NOT_A_STEP
+            steps.flags.append(kind)
+            if kind == MIXED_STEP:
+                steps.count += 1
+            elif kind > MIXED_STEP:
+                steps.sizes[int(kind) - 2] += 1
+        steps.store(history.stored_slot, kept, client.n_events)
 
     def compute(self, client: ClientState, model: ModelState) -> dict[str, float]:
         steps = client.slots.get(self.name)
         if steps is None or not len(steps.flags):
             return {}
-        return {"sign_step_frac": float(steps.flags.filled().mean()), "sign_steps": float(steps.count)}
+        bins = steps.one_way_bins()
+        flags = steps.flags.filled()
+        counted = (flags == MIXED_STEP) | ((flags >= 2 + bins.start) & (flags < 2 + bins.stop))
+        one_way = int(steps.sizes[bins.start : bins.stop].sum())
+        return {"sign_step_frac": float(counted.mean()), "sign_steps": float(steps.count + one_way)}
