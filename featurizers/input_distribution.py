@@ -37,6 +37,7 @@ import numpy as np
 
 from featurizers.base import Featurizer, Observation
 from featurizers.gradient_walk import novel_input
+from featurizers.input_scale import InputScale, floored_spread
 from featurizers.ring import Ring, timed_series
 from featurizers.state import ClientState, ModelState
 
@@ -113,14 +114,30 @@ class InputModel:
 
     def score(self, x: np.ndarray, model: ModelState) -> float:
         """The input's residual over the model's usual one; before the first fit, its RMS z-score from
-        the model's normaliser over ``EARLY_Z`` (NaN before the normaliser has two inputs)."""
+        the model's input scale over ``EARLY_Z`` (NaN before that scale has two inputs)."""
         if self.components is not None:
             return float(self._residuals(x)) / self.limit
-        norm = model.normaliser
-        if norm is None or norm.count < 2 or norm.mean.shape[0] != self.dim:
+        scale = model.scale.current(self.dim)
+        if scale.count < 2:
             return math.nan
-        z = (x - norm.mean) / norm.scale()
-        return math.sqrt(float(z @ z) / self.dim) / EARLY_Z
+        z = (x - scale.centre) * scale.weights  # over sqrt(dim) already
+        return math.sqrt(float(z @ z)) / EARLY_Z
+
+    def input_scale(self) -> InputScale | None:
+        """The model's input scale as this distribution knows it: the fit's mean and spread, else the
+        sample's (None with fewer than two inputs). What a calibrated model's scale settles on.
+
+        >>> m = InputModel.from_records(np.random.default_rng(0).normal(5.0, [1.0, 4.0], size=(600, 2)).astype(np.float32))
+        >>> s = m.input_scale()
+        >>> [round(float(v), 1) for v in s.centre], [round(float(1 / (w * 2 ** 0.5)), 1) for w in s.weights], s.count
+        ([4.9, 5.0], [1.0, 3.9], 600)
+        """
+        if self.mean is not None:
+            return InputScale.from_spread(self.mean, self.scale, self.seen)
+        if self.size < 2:
+            return None
+        sample = self.reservoir[: self.size].astype(np.float64)
+        return InputScale.from_spread(sample.mean(axis=0), floored_spread(sample.std(axis=0)), self.seen)
 
     @classmethod
     def from_records(cls, records: np.ndarray) -> "InputModel":
