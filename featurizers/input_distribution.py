@@ -114,14 +114,14 @@ class InputModel:
 
     def score(self, x: np.ndarray, model: ModelState) -> float:
         """The input's residual over the model's usual one; before the first fit, its RMS z-score from
-        the model's input scale over ``EARLY_Z`` (NaN before that scale has two inputs)."""
+        the model's running input statistics over ``EARLY_Z`` (NaN before they have two inputs)."""
         if self.components is not None:
             return float(self._residuals(x)) / self.limit
-        scale = model.scale.current(self.dim)
-        if scale.count < 2:
+        norm = model.scale.normaliser
+        if norm is None or norm.count < 2 or norm.mean.shape[0] != self.dim:
             return math.nan
-        z = (x - scale.centre) * scale.weights  # over sqrt(dim) already
-        return math.sqrt(float(z @ z)) / EARLY_Z
+        z = (x - norm.mean) / norm.scale()
+        return math.sqrt(float(z @ z) / self.dim) / EARLY_Z
 
     def input_scale(self) -> InputScale | None:
         """The model's input scale as this distribution knows it: the fit's mean and spread, else the

@@ -159,18 +159,16 @@ class ModelScale:
         return self.source != "provisional"
 
     def observe(self, x: np.ndarray) -> None:
-        """One novel input of the model: learned from while the scale is provisional, settling it at
+        """One novel input of the model: the running statistics always learn from it (the early
+        off-distribution test reads them live), the scale only while provisional, settling at
         ``SETTLE_INPUTS``."""
-        if self.settled:
-            return
         if self.normaliser is None:
             self.normaliser = InputNormaliser(int(x.shape[0]))
         elif len(self.normaliser.mean) != len(x):
             return  # another length than the model's first: its scale is not for these
         self.normaliser.update(x)
-        if self.normaliser.count >= SETTLE_INPUTS:
+        if not self.settled and self.normaliser.count >= SETTLE_INPUTS:
             self._use(self._learned(), "settled")
-            self.normaliser = None  # nothing more to learn
 
     def current(self, dim: int) -> InputScale:
         """The scale for inputs of length ``dim``: unit weights for a length the model's scale is not for,
@@ -191,7 +189,6 @@ class ModelScale:
             self.source = source
             return
         self._use(scale, source)
-        self.normaliser = None
 
     def _learned(self) -> InputScale:
         norm = self.normaliser

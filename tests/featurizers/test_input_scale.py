@@ -49,7 +49,7 @@ def test_an_adopted_scale_replaces_the_learned_one_with_a_new_version_and_learni
     now = scale.current(DIM)
     assert scale.source == "shared" and now.same_as(other) and now.version == learned.version + 1
     scale.observe(inputs(1, seed=4)[0])
-    assert scale.current(DIM) is now and scale.normaliser is None
+    assert scale.current(DIM) is now
 
 
 def test_adopting_the_scale_in_use_keeps_its_version() -> None:
