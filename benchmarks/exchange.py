@@ -2,8 +2,8 @@
 latency a match adds between two workers.
 
 - Bytes and CPU: the simulator's ``demo`` scenario (``--quick``: ``tiny``), and a split one (benign
-  clients and one walk split round-robin over 12 keys, the integration test's), each through a pipeline, each batch of 2,000 events published as a worker publishes it (with the model's scale
-  shared through a SQLite store, to a producer that keeps the records), then matched by the owners of
+  clients and one walk split round-robin over 12 keys, the integration test's), each through a pipeline, each batch of 2,000 events published as a worker publishes it (with the model's settled
+  scale shared through a SQLite store, to a producer that keeps the records), then matched by the owners of
   the fingerprint topic's 8 partitions; the record values' bytes per event on each topic, and the
   microseconds per event of publishing and of matching. (Kafka's framing adds about 70 bytes a
   record batch and 10-20 a record: one record per partition per batch, so well under a byte an event.)
@@ -37,6 +37,7 @@ from benchmarks.report import WORKDIR, median, parser, print_table, say, scenari
 from benchmarks.scaling import new_pipeline
 from detector.db import migrate
 from detector.db.engine import make_engine
+from detector.db.model_scales import ScaleStore
 from detector.event import InferenceEvent
 from detector.exchange.bucket_owner import BucketOwner
 from detector.exchange.exchange import FingerprintExchange
@@ -46,6 +47,7 @@ from detector.kafka import open_producer
 from detector.parse import Parser
 from detector.settings import Settings
 from detector.simulator import Scenario, write_scenario
+from detector.worker.shared_scales import SharedScales
 from detector.worker.worker import EXCHANGE_POLL_S
 from featurizers.cross_client import CrossClient
 from tests.services import KafkaBroker, PostgresServer, poll_until
@@ -165,7 +167,8 @@ def bytes_and_cpu(path: Path) -> dict:
     with tempfile.TemporaryDirectory() as folder:
         engine = make_engine(f"sqlite:///{Path(folder) / 'scales.db'}")
         migrate.ensure_schema(engine)
-        exchange = FingerprintExchange(Settings(fingerprint_topic="fp"), engine, kept)
+        scales = SharedScales(ScaleStore(engine), max_models=16)
+        exchange = FingerprintExchange(Settings(fingerprint_topic="fp"), kept)
         exchange.partitions = PARTITIONS
         publishing = 0.0
         for start in range(0, len(events), BATCH):
@@ -173,6 +176,7 @@ def bytes_and_cpu(path: Path) -> dict:
             for event in batch:
                 pipeline.process(event)
             began = time.perf_counter()
+            scales.sync(pipeline.store.models.values())
             exchange.publish(batch, pipeline.store.models)
             publishing += time.perf_counter() - began
         engine.dispose()

@@ -187,14 +187,20 @@ class Calibration(BaseModel):
 
     def seed(self, store: StateStore) -> None:
         """Give every calibrated model that ``store`` has not seen its learned input distribution, so its
-        queries are scored against it from the first one (a copy each: the pipeline keeps learning), and
-        the index of its training records."""
+        queries are scored against it from the first one (a copy each: the pipeline keeps learning), its
+        settled input scale (that distribution's mean and spread: the same in every process that reads
+        this file, from the first event) and the index of its training records."""
         for model_id in self._input_models.keys() | self._record_indexes.keys():
             if model_id in store.models:
                 continue
-            shared = store.model(model_id).shared
+            model = store.model(model_id)
+            shared = model.shared
             if model_id in self._input_models:
-                shared[InputDistribution.name] = copy.deepcopy(self._input_models[model_id])
+                learned = self._input_models[model_id]
+                shared[InputDistribution.name] = copy.deepcopy(learned)
+                scale = learned.input_scale()
+                if scale is not None:
+                    model.scale.adopt(scale, "calibration")
             if model_id in self._record_indexes:
                 shared[TrainingRecords.name] = self._record_indexes[model_id]
 

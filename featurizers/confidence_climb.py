@@ -310,7 +310,8 @@ class ConfidenceClimb(Featurizer):
         known = (labels >= 0) & ~np.isnan(rows[:, CONF])
         if not known.any():
             return np.empty((0, 0)), slot.classes[:0]
-        mode = int(np.bincount(labels[known]).argmax())
+        values, counts = np.unique(labels[known], return_counts=True)  # class indexes may be 24-bit label hashes
+        mode = int(values[np.argmax(counts)])
         y = np.where(known & (labels == mode), rows[:, CONF], np.nan)
         return y[:, None], np.array([mode])
 

@@ -32,7 +32,6 @@ from collections import OrderedDict
 import numpy as np
 
 from featurizers.base import Featurizer, Observation
-from featurizers.gradient_walk import input_scale
 from featurizers.ring import Ring
 from featurizers.state import ClientState, ModelState
 
@@ -247,7 +246,7 @@ class CrossClient(Featurizer):
 
     def index(self, model: ModelState, width: int) -> FingerprintIndex:
         """The model's index, rebuilt (empty) when the model's input scale was refreshed."""
-        scale = input_scale(model, width)
+        scale = model.scale.current(width)
         index = model.shared.get(self.name)
         if index is None or index.version != scale.version or index.projection.shape[1] != width:
             index = model.shared[self.name] = FingerprintIndex(scale.weights, scale.version, self.max_keys, self.ttl_s)

@@ -30,7 +30,7 @@ import numpy as np
 
 from featurizers.base import Featurizer, Observation
 from featurizers.confidence_climb import LABEL, ConfidenceClimb
-from featurizers.gradient_walk import input_scale, walk_series
+from featurizers.gradient_walk import walk_series
 from featurizers.state import ClientState, ModelState
 
 MIN_SHAPIRO_POINTS = 20
@@ -102,8 +102,7 @@ def coverage_entropy(labels: np.ndarray, n_classes: int) -> float | None:
     most = min(n_classes, n)
     if most < 2:
         return None
-    p = np.bincount(labels) / n
-    p = p[p > 0]
+    p = np.unique(labels, return_counts=True)[1] / n  # class indexes may be 24-bit label hashes
     return float(-(p * np.log(p)).sum() / math.log(most))
 
 
@@ -134,7 +133,7 @@ class Extraction(Featurizer):
     >>> synthetic = np.concatenate([s + 0.05 * rng.normal(size=(16, 16)) for s in seeds])
     >>> a = replay(synthetic, np.arange(64) % 10)
     >>> {k: round(v, 2) for k, v in sorted(a.items())}
-    {'class_coverage_entropy': 1.0, 'input_coverage': 2.24, 'ood_frac': 0.25, 'prada_shapiro_w': 0.23}
+    {'class_coverage_entropy': 1.0, 'input_coverage': 2.32, 'ood_frac': 0.25, 'prada_shapiro_w': 0.23}
     >>> b = replay(rng.normal(size=(64, 16)), rng.integers(0, 2, 64))
     >>> {k: round(v, 2) for k, v in sorted(b.items())}
     {'class_coverage_entropy': 0.3, 'input_coverage': 1.04, 'ood_frac': 0.0, 'prada_shapiro_w': 0.96}
@@ -181,11 +180,10 @@ class Extraction(Featurizer):
     def _coverage(inputs: np.ndarray, model: ModelState) -> dict[str, float]:
         """Spread of the window relative to the model's, and the share of inputs far from the model's mean."""
         width = inputs.shape[1]
-        weights = input_scale(model, width).weights
-        norm = model.normaliser
-        known_mean = norm is not None and norm.count >= 2 and norm.mean.shape[0] == width
+        scale = model.scale.current(width)
+        known_mean = scale.count >= 2
         # z-scores from the model's mean over sqrt(dim): a row's squared norm is its mean squared z-score
-        z = (inputs - norm.mean) * weights if known_mean else inputs * weights.astype(np.float64)
+        z = (inputs - scale.centre) * scale.weights if known_mean else inputs * scale.weights.astype(np.float64)
         squared = np.square(z).sum(axis=1)
         centre = z.sum(axis=0) / len(z)
         spread = float(squared.sum()) / len(z) - float(centre @ centre)

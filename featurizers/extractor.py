@@ -5,7 +5,7 @@ steps through a :class:`FeatureExtractor`, so the order they depend on is
 written once: a redelivered event is recognised by its id (:meth:`holds`);
 a new one is appended to the client's window, every featurizer observes it in
 registry order (a featurizer may read what an earlier one keeps), and an
-input unlike the client's earlier ones updates the model's input normaliser
+input unlike the client's earlier ones teaches the model its input scale
 (:func:`featurizers.gradient_walk.novel_input`; every input when no gradient
 walk runs).
 
@@ -51,6 +51,7 @@ class FeatureExtractor:
     def observe(self, obs: Observation, client: ClientState, model: ModelState) -> None:
         """Take one new event into the client's window, every featurizer's state and the model's inputs."""
         client.append(obs.event_id, obs.ts, obs.x)
+        model.observed += 1
         for featurizer in self.featurizers:
             featurizer.observe(obs, client, model)
         if obs.x is not None and novel_input(client):

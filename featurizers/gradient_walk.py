@@ -26,7 +26,7 @@ instead of measuring again:
   the two events), or with ``c`` the midpoint of the pair before.
 
 Distances are root-mean-square differences of inputs divided by the model's
-per-coordinate scale (:func:`input_scale`): about 1.4 between two unrelated
+per-coordinate scale (:meth:`featurizers.input_scale.ModelScale.current`): about 1.4 between two unrelated
 inputs of the model's distribution whatever its input size.
 """
 
@@ -63,62 +63,6 @@ HAIR_CROWD = 8
 """A query sits in a *crowd* when at least this many other inputs of the window lie within
 ``HAIR_DISTANCE`` of it (identical ones not counted). A retried request with re-encoding noise
 makes groups of 2-5 such copies; a decision-boundary probe cloud makes dozens."""
-
-
-class InputScale:
-    """A model's per-coordinate input weights ``1 / (scale * sqrt(dim))``, frozen between refreshes.
-
-    Multiplying an input difference by ``weights`` and taking the Euclidean
-    norm gives the scale-free RMS distance (``squared`` holds the weights
-    squared, for squared distances in one matrix product). The snapshot is
-    refreshed each time the model's input count doubles, so it follows the
-    normaliser early on and then stays put: stored distances stay comparable
-    and fingerprints built on it (``cross_client``) stay stable. ``version``
-    changes at each refresh.
-    """
-
-    __slots__ = ("dim", "count", "weights", "squared", "centre", "version")
-
-    def __init__(self, dim: int, count: int, weights: np.ndarray, centre: np.ndarray, version: int) -> None:
-        self.dim = dim
-        self.count = count
-        self.weights = weights
-        self.squared = np.square(weights)
-        self.centre = centre
-        self.version = version
-
-    @property
-    def nbytes(self) -> int:
-        return self.weights.nbytes + self.squared.nbytes + self.centre.nbytes + 64
-
-
-def input_scale(model: ModelState, dim: int) -> InputScale:
-    """The model's current :class:`InputScale` for inputs of length ``dim`` (kept in ``model.shared``).
-
-    Before the model has seen two inputs of this length every coordinate
-    weighs ``1 / sqrt(dim)`` (plain RMS difference).
-
-    >>> model = ModelState("m")
-    >>> for x in ([0.0, 0.0], [2.0, 10.0], [4.0, 20.0], [2.0, 10.0]):
-    ...     model.observe_input(np.array(x, dtype=np.float32))
-    >>> s = input_scale(model, 2)
-    >>> s.count, [round(float(v), 3) for v in s.weights]
-    (4, [0.5, 0.1])
-    """
-    scale = model.shared.get(GradientWalk.name)
-    norm = model.normaliser
-    count = norm.count if norm is not None and norm.mean.shape[0] == dim else 0
-    if scale is not None and scale.dim == dim and (count < 2 or count < 2 * scale.count):
-        return scale
-    if count >= 2:
-        weights = (1.0 / (norm.scale() * math.sqrt(dim))).astype(np.float32)
-        centre = norm.mean.astype(np.float32)
-    else:
-        weights = np.full(dim, 1.0 / math.sqrt(dim), dtype=np.float32)
-        centre = np.zeros(dim, dtype=np.float32)
-    version = 0 if scale is None else scale.version + 1
-    scale = model.shared[GradientWalk.name] = InputScale(dim, count, weights, centre, version)
-    return scale
 
 
 class WalkSeries:
@@ -167,7 +111,7 @@ def walk_series(client: ClientState) -> WalkSeries | None:
 
 def novel_input(client: ClientState) -> bool:
     """Whether the client's latest input is unlike its earlier ones: its first, or no nearer than
-    ``NEAR_DISTANCE`` to any input in its window. Only such inputs update the model's normaliser:
+    ``NEAR_DISTANCE`` to any input in its window. Only such inputs teach the model its input scale:
     otherwise one busy client's near-identical probes (or a health check's single input) would
     shrink the model's scale, so that every other client's inputs would look far apart and the
     prober's own steps large.
@@ -299,7 +243,7 @@ class GradientWalk(Featurizer):
             return
         cur = (inputs.head - 1) % cap
         prev, prev2, prev3 = (cur - 1) % cap, (cur - 2) % cap, (cur - 3) % cap
-        scale = input_scale(model, width)
+        scale = model.scale.current(width)
         diff = inputs.filled() - inputs.data[cur]
         np.square(diff, out=diff)
         d2 = diff @ scale.squared

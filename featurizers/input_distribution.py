@@ -43,6 +43,7 @@ import numpy as np
 
 from featurizers.base import Featurizer, Observation
 from featurizers.gradient_walk import novel_input
+from featurizers.input_scale import InputScale, floored_spread
 from featurizers.ring import Ring, timed_series
 from featurizers.state import ClientState, ModelState
 
@@ -126,7 +127,7 @@ class InputModel:
 
     def score(self, x: np.ndarray, model: ModelState, centre: np.ndarray | None = None) -> float:
         """The input's residual over the model's usual one; before the first fit, its RMS z-score from
-        the model's normaliser over ``EARLY_Z`` (NaN before the normaliser has two inputs).
+        the model's running input statistics over ``EARLY_Z`` (NaN before they have two inputs).
 
         With ``centre`` (the client's own, :meth:`ClientEvidence.follow`), the residual is that of the
         input's offset from it: a coherent population shifted off the model's (another scanner,
@@ -135,11 +136,27 @@ class InputModel:
             if centre is not None:
                 x = x - centre + self.mean
             return float(self._residuals(x)) / self.limit
-        norm = model.normaliser
+        norm = model.scale.normaliser
         if norm is None or norm.count < 2 or norm.mean.shape[0] != self.dim:
             return math.nan
         z = (x - norm.mean) / norm.scale()
         return math.sqrt(float(z @ z) / self.dim) / EARLY_Z
+
+    def input_scale(self) -> InputScale | None:
+        """The model's input scale as this distribution knows it: the fit's mean and spread, else the
+        sample's (None with fewer than two inputs). What a calibrated model's scale settles on.
+
+        >>> m = InputModel.from_records(np.random.default_rng(0).normal(5.0, [1.0, 4.0], size=(600, 2)).astype(np.float32))
+        >>> s = m.input_scale()
+        >>> [round(float(v), 1) for v in s.centre], [round(float(1 / (w * 2 ** 0.5)), 1) for w in s.weights], s.count
+        ([4.9, 5.0], [1.0, 3.9], 600)
+        """
+        if self.mean is not None:
+            return InputScale.from_spread(self.mean, self.scale, self.seen)
+        if self.size < 2:
+            return None
+        sample = self.reservoir[: self.size].astype(np.float64)
+        return InputScale.from_spread(sample.mean(axis=0), floored_spread(sample.std(axis=0)), self.seen)
 
     @classmethod
     def from_records(cls, records: np.ndarray) -> "InputModel":

@@ -33,7 +33,7 @@ quieter still:
   digit) would otherwise turn a probe's i.i.d. noise of 1% of the range into a
   large distance, hiding the probes' crowding behind it.
 - **Memory is bounded and small.** Each stored query is the centred, scaled
-  input (:func:`featurizers.gradient_walk.input_scale`, floored as above) projected to
+  input (:class:`featurizers.input_scale.ModelScale`, floored as above) projected to
   ``PROJECTION_DIM`` coordinates by a fixed random matrix per model
   (Johnson-Lindenstrauss: distances are kept to a few percent on average) and
   held as float16, in a buffer that grows with the client up to
@@ -50,7 +50,8 @@ import math
 import numpy as np
 
 from featurizers.base import Featurizer, Observation
-from featurizers.gradient_walk import InputScale, WalkSeries, input_scale, quantile, walk_series
+from featurizers.gradient_walk import WalkSeries, quantile, walk_series
+from featurizers.input_scale import InputScale
 from featurizers.ring import Ring, timed_series
 from featurizers.state import ClientState, ModelState
 
@@ -270,7 +271,7 @@ class Neighbourhood(Featurizer):
         if is_repeat(client):
             history.repeats += 1
             return
-        scale = input_scale(model, dim)
+        scale = model.scale.current(dim)
         point = projection.apply((obs.x - scale.centre) * projection.floored(scale)).astype(np.float32)
         if history.count:
             diff = history.stored().astype(np.float32) - point

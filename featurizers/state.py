@@ -1,5 +1,8 @@
 """Per-(model_id, client_id) state and its bounded store, plus per-model context.
 
+Per-model state (:class:`ModelState`) is what every client of a model shares; what of it is settled,
+shared across workers or kept per process is written down in the README's "Architecture" section.
+
 Memory is bounded twice: each client's windows are fixed-size rings, and the
 store keeps at most ``max_clients`` clients, dropping the least recently seen
 (and any idle longer than ``idle_ttl_s`` of event time), counting evictions.
@@ -11,94 +14,77 @@ close to it (``detector.event_time``), so no single ``ts`` can move it far.
 from __future__ import annotations
 
 import math
+import zlib
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from featurizers.input_scale import ModelScale
 from featurizers.ring import Ring
 
-NORMALISER_FLOOR = 0.1
-"""A coordinate's scale is at least this fraction of the mean scale, so a
-coordinate that never varies in benign traffic does not blow distances up."""
+LABEL_BITS = 24
+"""A string label's class index is this many bits of its CRC-32: exact in the float32 rows that keep them."""
 
 
-class InputNormaliser:
-    """Running per-coordinate mean and standard deviation of one model's inputs (Welford).
+def label_class(label: str) -> int:
+    """The class index of a string label: the same in every process whatever order labels arrive in,
+    so that a client's window keeps its meaning when the client moves to another worker.
 
-    Distances between inputs are taken after dividing by :meth:`scale` and by
-    the square root of the dimension, which makes them scale-free and
-    comparable across models of different input sizes.
-
-    >>> n = InputNormaliser(2)
-    >>> for x in ([0, 0], [2, 10], [4, 20]):
-    ...     n.update(np.array(x, dtype=np.float32))
-    >>> [round(float(v), 2) for v in n.scale()]
-    [1.63, 8.16]
+    >>> label_class("cat"), label_class("cat") == label_class("cat"), label_class("cat") == label_class("dog")
+    (6177704, True, False)
     """
-
-    __slots__ = ("count", "mean", "m2")
-
-    def __init__(self, dim: int) -> None:
-        self.count = 0
-        self.mean = np.zeros(dim, dtype=np.float64)
-        self.m2 = np.zeros(dim, dtype=np.float64)
-
-    def update(self, x: np.ndarray) -> None:
-        self.count += 1
-        delta = x - self.mean
-        self.mean += delta / self.count
-        self.m2 += delta * (x - self.mean)
-
-    def scale(self) -> np.ndarray:
-        """Per-coordinate standard deviation, floored (all ones before two inputs)."""
-        if self.count < 2:
-            return np.ones_like(self.mean, dtype=np.float32)
-        std = np.sqrt(self.m2 / self.count)
-        floor = max(NORMALISER_FLOOR * float(std.mean()), 1e-6)
-        return np.maximum(std, floor).astype(np.float32)
+    return zlib.crc32(label.encode("utf-8", "surrogatepass")) & ((1 << LABEL_BITS) - 1)
 
 
 @dataclass
 class ModelState:
-    """What the detector knows of one model_id across all its clients."""
+    """What the detector knows of one model_id across all its clients.
+
+    ``scale`` owns the model's input scale (:mod:`featurizers.input_scale`: provisional, then settled or
+    adopted); ``observed`` counts the events taken in, so that of two views of the model the one that saw
+    more is the one checkpointed (``detector.worker.checkpoint_store``).
+    """
 
     model_id: str
-    input_dim: int | None = None
-    normaliser: InputNormaliser | None = None
+    scale: ModelScale = field(default_factory=ModelScale)
     n_classes: int = 0
-    label_index: dict[str, int] = field(default_factory=dict)
+    labels: set[str] = field(default_factory=set)
+    """The string labels seen (at most ``MAX_LABELS``): their count is the model's classes."""
+    observed: int = 0
     shared: dict[str, Any] = field(default_factory=dict)
     """Cross-client structures owned by featurizers, keyed by featurizer name."""
 
     MAX_LABELS = 4096
 
+    @property
+    def input_dim(self) -> int | None:
+        return self.scale.dim
+
     def observe_input(self, x: np.ndarray) -> None:
-        if self.normaliser is None:
-            self.input_dim = int(x.shape[0])
-            self.normaliser = InputNormaliser(self.input_dim)
-        self.normaliser.update(x)
+        """One novel input of the model (its scale learns from these while provisional)."""
+        self.scale.observe(x)
 
     def class_of(self, label: str | int | None) -> int:
-        """A stable small integer for a label (ints are taken as class indexes); -1 if unknown.
+        """A small integer per label, the same in every process (ints are taken as class indexes,
+        strings hashed by :func:`label_class`); -1 if unknown.
 
         >>> m = ModelState("m")
-        >>> m.class_of("cat"), m.class_of("dog"), m.class_of("cat"), m.class_of(7), m.class_of(None)
-        (0, 1, 0, 7, -1)
+        >>> m.class_of("cat") == m.class_of("cat") != m.class_of("dog"), m.class_of(7), m.class_of(None), m.n_classes
+        (True, 7, -1, 8)
         """
         if label is None:
             return -1
         if isinstance(label, int):
             self.n_classes = max(self.n_classes, label + 1)
             return label
-        index = self.label_index.get(label)
-        if index is None:
-            if len(self.label_index) >= self.MAX_LABELS:
+        if label not in self.labels:
+            if len(self.labels) >= self.MAX_LABELS:
                 return -1
-            index = self.label_index[label] = len(self.label_index)
-            self.n_classes = max(self.n_classes, index + 1)
-        return index
+            self.labels.add(label)
+            self.n_classes = max(self.n_classes, len(self.labels))
+        return label_class(label)
 
 
 @dataclass

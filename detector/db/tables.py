@@ -122,21 +122,26 @@ model_snapshots = Table(
     Column("group_id", String(255), primary_key=True),
     Column("model_id", String(256), primary_key=True),
     Column("blob", LargeBinary, nullable=False),
+    Column("observed", BigInteger, nullable=False, server_default="0"),
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
-"""Per-model state (input normaliser, labels, cross-client index, River model); the last writer wins."""
+"""Per-model state (input scale, labels, featurizers' shared structures, online thresholds, River model)
+as seen by the worker that has taken in the most of the model's events (``observed``): a worker whose view
+saw fewer never overwrites it."""
 
-fingerprint_scales = Table(
-    "fingerprint_scales",
+model_scales = Table(
+    "model_scales",
     metadata,
     Column("model_id", String(256), primary_key=True),
     Column("dim", Integer, primary_key=True),
     Column("weights", LargeBinary, nullable=False),
+    Column("centre", LargeBinary, nullable=False),
+    Column("inputs", Integer, nullable=False, server_default="0"),
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
-"""Per model and input length, the coordinate weights (float32) every worker fingerprints inputs with
-for the fingerprint exchange: the first worker to know its model's scale writes it, every other reads it,
-so that near inputs get the same bucket keys whichever worker sends them."""
+"""Per model and input length, the settled input scale every worker computes features and fingerprints
+with: coordinate weights and centre (float32), and the novel inputs it was learned from. The first worker
+whose scale of the model settles writes it, every worker adopts it (``detector.db.model_scales``)."""
 
 group_claims = Table(
     "group_claims",

@@ -1,7 +1,7 @@
 """The worker's side of the fingerprint exchange: publish its clients' fingerprints, take the matches.
 
-:meth:`FingerprintExchange.publish` fingerprints each processed input with the model's shared
-projection (:mod:`~detector.exchange.scales`) and sends, per batch, one record to each
+:meth:`FingerprintExchange.publish` fingerprints each processed input with the projection of the
+model's shared input scale (:mod:`~detector.exchange.scales`) and sends, per batch, one record to each
 fingerprint-topic partition that has fingerprints for it (bucket -> partition by
 :func:`~detector.exchange.wire.bucket_partition`). The records go out with the worker's producer, which
 the checkpoint flushes before it stores offsets; after a crash the next owner of the events'
@@ -22,12 +22,9 @@ import queue
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 
-from sqlalchemy import Engine
-
-from detector.db.fingerprint_scales import ScaleStore
 from detector.event import InferenceEvent
 from detector.exchange.owner_loop import OwnerLoop
-from detector.exchange.scales import SharedScales
+from detector.exchange.scales import SharedProjections
 from detector.exchange.wire import Fingerprint, Match, bucket_partition, encode_fingerprints
 from detector.kafka import Producer
 from detector.settings import Settings
@@ -47,11 +44,11 @@ PRINTS_PER_RECORD = 10_000
 class FingerprintExchange:
     """Publishes fingerprints and delivers matches; :meth:`start` and :meth:`close` run its thread."""
 
-    def __init__(self, settings: Settings, engine: Engine, producer: Producer) -> None:
+    def __init__(self, settings: Settings, producer: Producer) -> None:
         assert settings.fingerprint_topic is not None, "the exchange needs fingerprint_topic"
         self.topic = settings.fingerprint_topic
         self.producer = producer
-        self.scales = SharedScales(ScaleStore(engine), settings.max_models)
+        self.scales = SharedProjections(settings.max_models)
         cross = CrossClient()
         self.heard: queue.Queue[list[Match]] = queue.Queue(MAX_LOTS_WAITING)
         self.dropped = 0

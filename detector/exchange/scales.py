@@ -1,72 +1,44 @@
-"""Which projection the worker fingerprints a model's inputs with for the exchange: the shared one.
+"""Which projection the worker fingerprints a model's inputs with for the exchange: the one of the
+model's shared scale.
 
-A model's scale is shared (:class:`~detector.db.fingerprint_scales.ScaleStore`) once this worker has
-seen ``MIN_INPUTS`` novel inputs of it, or as soon as another worker has; until then the model's
-inputs are not published (its clients are still matched among themselves by each worker's own
-index). A model with no shared scale yet is looked up again at most every ``RECHECK_S`` seconds.
+Bucket keys depend on the coordinate weights of the projection, so a model's inputs are published only
+once its scale is the one every worker uses: adopted from the database
+(:mod:`detector.worker.shared_scales`) or from the calibration file. Until then its clients are matched
+only among themselves by each worker's own index.
 """
 
 from __future__ import annotations
 
-import logging
-import time
 from collections import OrderedDict
-from collections.abc import Callable
 
 import numpy as np
-from sqlalchemy.exc import SQLAlchemyError
 
-from detector.db.fingerprint_scales import ScaleStore
 from featurizers.cross_client import projection_for
-from featurizers.gradient_walk import input_scale
 from featurizers.state import ModelState
-
-log = logging.getLogger(__name__)
-
-MIN_INPUTS = 64
-"""Novel inputs of a model a worker must have seen before its scale is the one everyone uses."""
-RECHECK_S = 1.0
 
 Projection = tuple[np.ndarray, np.ndarray]
 
 
-class SharedScales:
-    """(model_id, input length) -> the shared projection, cached (at most ``max_models``, least recently used dropped)."""
+class SharedProjections:
+    """(model_id, scale version) -> the projection of the model's shared scale, cached (at most
+    ``max_models``, least recently used dropped)."""
 
-    def __init__(self, store: ScaleStore, max_models: int, clock: Callable[[], float] = time.monotonic) -> None:
-        self.store = store
+    def __init__(self, max_models: int) -> None:
         self.max_models = max_models
-        self.clock = clock
-        self.known: OrderedDict[tuple[str, int], Projection] = OrderedDict()
-        self.next_check: dict[tuple[str, int], float] = {}
+        self.known: OrderedDict[str, tuple[int, Projection]] = OrderedDict()
 
     def projection(self, model: ModelState, dim: int) -> Projection | None:
-        """The shared projection of the model's inputs of length ``dim``, or None while there is none."""
-        key = (model.model_id, dim)
-        found = self.known.get(key)
-        if found is not None:
-            self.known.move_to_end(key)
-            return found
-        now = self.clock()
-        if self.next_check.get(key, -np.inf) > now:
+        """The projection of the model's inputs of length ``dim``, or None while its scale is not shared."""
+        scale = model.scale
+        if scale.source not in ("shared", "calibration") or scale.dim != dim:
             return None
-        scale = input_scale(model, dim)
-        try:
-            weights = (
-                self.store.share(model.model_id, dim, scale.weights)
-                if scale.count >= MIN_INPUTS
-                else self.store.find(model.model_id, dim)
-            )
-        except SQLAlchemyError as exc:
-            log.warning("fingerprint scale of model %s not read: %s", model.model_id, str(exc).splitlines()[0])
-            weights = None
-        if weights is None:
-            if len(self.next_check) >= self.max_models:
-                self.next_check.clear()
-            self.next_check[key] = now + RECHECK_S
-            return None
-        self.next_check.pop(key, None)
-        found = self.known[key] = projection_for(weights)
+        found = self.known.get(model.model_id)
+        if found is not None and found[0] == scale.scale.version:
+            self.known.move_to_end(model.model_id)
+            return found[1]
+        projection = projection_for(scale.scale.weights)
+        self.known[model.model_id] = (scale.scale.version, projection)
+        self.known.move_to_end(model.model_id)
         while len(self.known) > self.max_models:
             self.known.popitem(last=False)
-        return found
+        return projection

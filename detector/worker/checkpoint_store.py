@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from sqlalchemy import Connection, Engine, Table, and_, select, update
+from sqlalchemy import ColumnElement, Connection, Engine, Table, and_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from detector.db.tables import consumer_offsets, model_snapshots, state_snapshots
@@ -29,8 +29,11 @@ class Claim:
     clients_blob: bytes | None
 
 
-def upsert(connection: Connection, table: Table, values: Mapping[str, object]) -> None:
-    """Insert a row or update it in place on a primary-key conflict (PostgreSQL and SQLite)."""
+def upsert(
+    connection: Connection, table: Table, values: Mapping[str, object], only_if: ColumnElement[bool] | None = None
+) -> None:
+    """Insert a row or update it in place on a primary-key conflict (PostgreSQL and SQLite); with
+    ``only_if``, a stored row is updated only where that holds of it."""
     dialect = {"postgresql": postgresql, "sqlite": sqlite}.get(connection.dialect.name)
     if dialect is None:
         raise NotImplementedError(f"checkpoints support PostgreSQL and SQLite, not {connection.dialect.name}")
@@ -38,7 +41,8 @@ def upsert(connection: Connection, table: Table, values: Mapping[str, object]) -
     statement = dialect.insert(table).values(dict(values))
     connection.execute(
         statement.on_conflict_do_update(
-            index_elements=keys, set_={name: statement.excluded[name] for name in values if name not in keys}
+            index_elements=keys, set_={name: statement.excluded[name] for name in values if name not in keys},
+            where=only_if,
         )
     )
 
@@ -102,12 +106,19 @@ class CheckpointStore:
             {"group_id": self.group_id, "topic": tp[0], "partition": tp[1], "blob": clients_blob, "updated_at": now},
         )
 
-    def save_model(self, connection: Connection, model_id: str, blob: bytes) -> None:
+    def save_model(self, connection: Connection, model_id: str, blob: bytes, observed: int) -> None:
+        """One model's state, unless the stored one took in more of the model's events (``observed``).
+
+        Several workers each hold a view of a model, learned from their own partitions; the row keeps the
+        most informed one, which the next worker to see the model starts from, instead of whichever
+        checkpoint came last."""
         upsert(
             connection,
             model_snapshots,
-            {"group_id": self.group_id, "model_id": model_id, "blob": blob, "updated_at": datetime.now(timezone.utc)},
-        )
+            {"group_id": self.group_id, "model_id": model_id, "blob": blob, "observed": observed,
+             "updated_at": datetime.now(timezone.utc)},
+            only_if=model_snapshots.c.observed <= observed,
+        )  # fmt: skip
 
     def model(self, model_id: str) -> bytes | None:
         """The group's snapshot of one model, if it has one (read when the model is first seen)."""

@@ -18,7 +18,7 @@ from typing import Any
 from detector.anomaly_model import WindowAnomalyModel
 from featurizers.state import ClientState, ModelState, StateStore
 
-FORMAT = 2
+FORMAT = 3
 """Bumped whenever the pickled layout changes incompatibly."""
 
 COMPRESSION_LEVEL = 1
@@ -69,7 +69,8 @@ def load_clients(blob: bytes, store: StateStore) -> None:
 
 
 def dump_model(state: ModelState, anomaly: WindowAnomalyModel | None) -> bytes:
-    """One model's cross-client state (normaliser, labels, featurizers' shared index) and its River anomaly model."""
+    """One model's cross-client state (input scale, labels, featurizers' shared structures, online thresholds)
+    and its River anomaly model."""
     return _dump("model", (state, anomaly))
 
 

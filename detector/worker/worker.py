@@ -7,7 +7,8 @@ partition), sharing per-model state and River models. After every
 1. the dead-letter producer is flushed (every bad record is in the topic);
 2. one database transaction writes the new and updated alerts with their
    webhook outbox rows, each partition's client state and next offset, and
-   the state of the models the interval touched;
+   the state of the models the interval touched (a model's row keeps the view that took in the most
+   of its events: :meth:`~detector.worker.checkpoint_store.CheckpointStore.save_model`);
 3. the offsets are committed to Kafka as well (a fallback only: the database
    is the source of truth).
 
@@ -17,6 +18,10 @@ checkpoint's offset, so the records after it are processed exactly once more
 against exactly the state they first met. While the database is down the
 worker stops, keeps its group membership, retries with backoff, and goes on
 where it was when the database is back.
+
+After each batch the models it touched share their settled input scales through the database
+(:mod:`detector.worker.shared_scales`): every worker of the group then computes a model's features with
+the same scale.
 
 With ``fingerprint_topic`` set, the worker also takes part in the fingerprint exchange
 (:mod:`detector.exchange`): it publishes the fingerprints of each batch's inputs, and takes the
@@ -44,6 +49,7 @@ from detector.assembly import load_rules_and_calibration
 from detector.calibration import Calibration, CalibrationError
 from detector.db.alert_store import AlertStore
 from detector.db.group_claims import GroupClaims
+from detector.db.model_scales import ScaleStore
 from detector.decide import AlertChange
 from detector.event import InferenceEvent
 from detector.event_time import EventClock
@@ -62,6 +68,7 @@ from detector.worker.backoff import Backoff
 from detector.worker.checkpoint_store import CheckpointStore, Claim
 from detector.worker.health import database_reachable
 from detector.worker.metrics import WorkerMetrics
+from detector.worker.shared_scales import SharedScales
 from detector.worker.shutdown import Shutdown
 from detector.worker.snapshot import SnapshotError, dump_clients, dump_model, load_clients, load_model
 from featurizers.state import ModelState, StateStore
@@ -134,7 +141,8 @@ class Worker:
         self.anomaly_models: dict[str, WindowAnomalyModel] = {}
         self.model_bound = ModelBound(settings.max_models, self.model_states, self.anomaly_models,
                                       save=self._save_evicted_model, load=self._load_model)  # fmt: skip
-        self.exchange = FingerprintExchange(settings, engine, producer) if settings.fingerprint_topic else None
+        self.scales = SharedScales(ScaleStore(engine), settings.max_models)
+        self.exchange = FingerprintExchange(settings, producer) if settings.fingerprint_topic else None
         claims = GroupClaims(engine)
         self.groups = GroupIds(
             lookup=lambda *key: self._retrying(lambda: self.alert_store.find_group(*key), "group lookup"),
@@ -216,6 +224,7 @@ class Worker:
         started = time.perf_counter()
         dead_before = Counter(self.totals.dead_letters)
         taken: list[InferenceEvent] = []
+        batch_models: set[str] = set()
         for record in records:
             task = self.tasks.get((record.origin, record.partition))
             if task is None or (task.next_offset is not None and record.offset < task.next_offset):
@@ -223,10 +232,12 @@ class Worker:
             processed = process_record(
                 record, self.parser, task.clock, task.pipeline, task.sink, self.dead_letters, self.totals, self.decoder
             )
-            self.touched_models.update(event.model_id for event in processed)
+            batch_models.update(event.model_id for event in processed)
             taken += processed
             task.next_offset = record.offset + 1
             task.dirty = True
+        self.touched_models |= batch_models
+        self.scales.sync(self.model_states[m] for m in batch_models if m in self.model_states)
         if self.exchange is not None:
             published = self.exchange.published
             self.exchange.publish(taken, self.model_states)
@@ -345,8 +356,9 @@ class Worker:
                         blob = dump_clients(task.pipeline.store)
                         self.checkpoints.save_partition(connection, task.tp, task.next_offset, blob)
                 for model_id in sorted(self.touched_models & self.model_states.keys()):  # evicted ones are saved
-                    blob = dump_model(self.model_states[model_id], self.anomaly_models.get(model_id))
-                    self.checkpoints.save_model(connection, model_id, blob)
+                    state = self.model_states[model_id]
+                    blob = dump_model(state, self.anomaly_models.get(model_id))
+                    self.checkpoints.save_model(connection, model_id, blob, state.observed)
         except BaseException:
             for task in dirty:
                 task.sink.pending = pending[task.tp]  # nothing was stored: keep it for the next attempt
@@ -462,7 +474,7 @@ class Worker:
 
         def save() -> None:
             with self.engine.begin() as connection:
-                self.checkpoints.save_model(connection, model_id, blob)
+                self.checkpoints.save_model(connection, model_id, blob, state.observed)
 
         self._retrying(save, "checkpointing an evicted model")
         self.touched_models.discard(model_id)

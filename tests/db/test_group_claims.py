@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from detector.db.fingerprint_scales import ScaleStore
+from detector.db.model_scales import ScaleStore
+from featurizers.input_scale import InputScale
 from detector.db.group_claims import GroupClaims
 from detector.group_ids import GroupIds
 
@@ -30,6 +31,8 @@ def test_a_claim_ends_with_its_alerts_suppression(engine) -> None:
 def test_the_first_scale_shared_is_every_workers(engine) -> None:
     store = ScaleStore(engine)
     assert store.find("m", 3) is None
-    first = store.share("m", 3, np.array([1.0, 2.0, 3.0], dtype=np.float32))
-    later = store.share("m", 3, np.array([9.0, 9.0, 9.0], dtype=np.float32))
-    assert first.tolist() == later.tolist() == store.find("m", 3).tolist() == [1.0, 2.0, 3.0]
+    mine = InputScale(3, 256, np.array([1.0, 2.0, 3.0], dtype=np.float32), np.array([0.0, 1.0, 0.0], np.float32), 0)
+    first = store.share("m", mine)
+    later = store.share("m", InputScale(3, 512, np.full(3, 9.0, dtype=np.float32), np.zeros(3, np.float32), 0))
+    assert first.same_as(later) and first.same_as(store.find("m", 3)) and first.same_as(mine)
+    assert (first.count, later.count) == (256, 256)

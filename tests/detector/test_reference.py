@@ -19,6 +19,7 @@ from detector.event import InferenceEvent
 from detector.pipeline import Pipeline
 from detector.reference import ReferenceFileError, load_references
 from detector.settings import Settings
+from featurizers.state import StateStore
 
 DIM = 12
 BASIS = np.random.default_rng(7).normal(size=(3, DIM))
@@ -59,6 +60,21 @@ def test_the_learned_input_distribution_round_trips_with_the_file(calibrated: Pa
     learned = calibration.input_models["m"]
     assert learned.components.shape == (section.components, DIM) and learned.size == section.sample
     assert (calibrated.parent / calibration.inputs.file).is_file()
+
+
+def test_a_calibrated_model_takes_its_settled_input_scale_from_the_file_in_every_process(calibrated: Path) -> None:
+    learned = load_calibration(calibrated).input_models["m"]
+    scales = []
+    for _ in range(2):  # two processes reading one file
+        store = StateStore(window=8)
+        load_calibration(calibrated).seed(store)
+        model = store.model("m")
+        assert model.scale.source == "calibration"
+        model.observe_input(np.full(DIM, 100.0, dtype=np.float32))  # later inputs do not move it
+        scales.append(model.scale.current(DIM))
+    assert scales[0].same_as(scales[1])
+    np.testing.assert_allclose(scales[0].centre, learned.mean)
+    np.testing.assert_allclose(scales[0].weights, 1.0 / (learned.scale * np.sqrt(DIM)), rtol=1e-6)
 
 
 def offness(pipeline: Pipeline, client: str, inputs: np.ndarray) -> float:

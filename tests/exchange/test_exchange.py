@@ -7,13 +7,14 @@ import pytest
 
 from detector.db import migrate
 from detector.db.engine import make_engine
-from detector.db.fingerprint_scales import ScaleStore
+from detector.db.model_scales import ScaleStore
 from detector.event import InferenceEvent
 from detector.exchange.exchange import MAX_LOTS_WAITING, FingerprintExchange
-from detector.exchange.scales import MIN_INPUTS
 from detector.exchange.wire import Match, decode_fingerprints
 from detector.settings import Settings
+from detector.worker.shared_scales import SharedScales
 from featurizers.cross_client import BANDS, exact_hash
+from featurizers.input_scale import SETTLE_INPUTS
 from featurizers.state import ModelState
 
 DIM = 8
@@ -43,15 +44,19 @@ def engine(tmp_path):
 
 def exchange(engine) -> tuple[FingerprintExchange, Captured]:
     producer = Captured()
-    found = FingerprintExchange(Settings(fingerprint_topic="fp"), engine, producer)
+    found = FingerprintExchange(Settings(fingerprint_topic="fp"), producer)
     found.partitions = producer.partitions("fp")  # start() without the thread
     return found, producer
 
 
-def model_with_inputs(model_id: str, n: int, rng: np.random.Generator) -> ModelState:
+def model_with_inputs(model_id: str, n: int, rng: np.random.Generator, engine=None) -> ModelState:
+    """A model that learned from ``n`` novel inputs; with ``engine``, its scale shared (or adopted) there
+    as a worker does after a batch."""
     model = ModelState(model_id)
     for x in rng.normal(size=(n, DIM)).astype(np.float32):
         model.observe_input(x)
+    if engine is not None:
+        SharedScales(ScaleStore(engine), max_models=8).sync([model])
     return model
 
 
@@ -63,7 +68,7 @@ def event(client: str, ts: float, x: np.ndarray, model_id: str = "m") -> Inferen
 def test_each_input_goes_out_as_one_fingerprint_per_band_and_never_as_input(engine) -> None:
     rng = np.random.default_rng(0)
     worker, producer = exchange(engine)
-    models = {"m": model_with_inputs("m", MIN_INPUTS, rng)}
+    models = {"m": model_with_inputs("m", SETTLE_INPUTS, rng, engine)}
     xs = rng.normal(size=(20, DIM)).astype(np.float32)
     worker.publish([event(f"c{i % 3}", float(i), x) for i, x in enumerate(xs)], models)
     assert {topic for topic, _, _ in producer.sent} == {"fp"}
@@ -78,12 +83,16 @@ def test_a_model_is_published_once_a_worker_shared_its_scale_and_then_with_that_
     rng = np.random.default_rng(1)
     early, early_out = exchange(engine)
     x = rng.normal(size=DIM).astype(np.float32)
-    early.publish([event("a", 1.0, x)], {"m": model_with_inputs("m", MIN_INPUTS - 1, rng)})
+    early.publish([event("a", 1.0, x)], {"m": model_with_inputs("m", SETTLE_INPUTS - 1, rng, engine)})
     assert early_out.sent == [], "no scale is shared before a worker has seen enough of the model"
+    settled = model_with_inputs("m", SETTLE_INPUTS, rng)
     first, first_out = exchange(engine)
-    first.publish([event("a", 1.0, x)], {"m": model_with_inputs("m", MIN_INPUTS, rng)})
+    first.publish([event("a", 1.0, x)], {"m": settled})
+    assert first_out.sent == [], "a scale settled here but not shared yet is not published"
+    SharedScales(ScaleStore(engine), max_models=8).sync([settled])
+    first.publish([event("a", 1.0, x)], {"m": settled})
     second, second_out = exchange(engine)
-    second.publish([event("a", 1.0, x)], {"m": model_with_inputs("m", 4 * MIN_INPUTS, rng)})  # another scale learned
+    second.publish([event("a", 1.0, x)], {"m": model_with_inputs("m", 4 * SETTLE_INPUTS, rng, engine)})  # learned another
     assert ScaleStore(engine).find("m", DIM) is not None
     assert first_out.sent == second_out.sent != [], "both fingerprint with the scale shared first"
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from featurizers.cross_client import BANDS, POPULAR_CLIENTS, CrossClient, FingerprintIndex, exact_hash
-from featurizers.gradient_walk import GradientWalk, input_scale
+from featurizers.gradient_walk import GradientWalk
 from featurizers.state import StateStore
 from tests.featurizers.streams import Query, Replay, benign, coordinate_walk, population
 
@@ -112,7 +112,7 @@ def test_a_refreshed_input_scale_rebuilds_the_index() -> None:
     model = r.model()
     versions = set()
     for i, x in enumerate(benign(np.random.default_rng(7), 40, DIM)):
-        seen_by_observe = input_scale(model, DIM).version
+        seen_by_observe = model.scale.current(DIM).version
         r.send(Query("c", float(i), x=x))
         index = model.shared["cross_client"]
         assert index.version == seen_by_observe

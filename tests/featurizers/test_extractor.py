@@ -40,12 +40,12 @@ def test_an_observed_event_is_held_so_a_redelivery_is_recognised() -> None:
 def test_only_novel_inputs_teach_the_model_its_input_scale() -> None:
     extractor = FeatureExtractor([GradientWalk()])
     _, model = fed(extractor, [[0.0, 0.0], [5.0, 5.0], [5.0, 5.0], [5.0, 5.0001], [9.0, 1.0]])
-    assert model.normaliser is not None and model.normaliser.count == 3  # the repeats of [5, 5] are not counted
+    assert model.scale.normaliser is not None and model.scale.normaliser.count == 3  # the repeats of [5, 5] are not counted
 
 
 def test_without_a_gradient_walk_every_input_is_novel() -> None:
     _, model = fed(FeatureExtractor([QueryRate()]), [[5.0, 5.0]] * 4)
-    assert model.normaliser is not None and model.normaliser.count == 4
+    assert model.scale.normaliser is not None and model.scale.normaliser.count == 4
 
 
 def test_features_for_some_names_run_only_the_featurizers_that_compute_them() -> None:

@@ -16,7 +16,6 @@ from featurizers.gradient_walk import (
     SYMMETRY_TOLERANCE,
     GradientWalk,
     WalkSeries,
-    input_scale,
     walk_series,
 )
 from featurizers.state import ModelState, StateStore
@@ -105,12 +104,12 @@ def test_series_match_a_brute_force_reference_across_window_wraps() -> None:
     ]
     inputs = np.concatenate(parts).astype(np.float32)
     r = replay(window)
-    population(r, rng, DIM, n=1024)  # the scale snapshot stays fixed until 2048 inputs
+    population(r, rng, DIM, n=1024)  # the model's scale has settled
     history = []
     for x in inputs:
         r.inputs("c", [x])
         history.append(walk_series(r.client("c")).rows.last().copy())
-    weights = input_scale(r.model(), DIM).weights
+    weights = r.model().scale.current(DIM).weights
     expected = reference_rows(inputs, weights, window)
     np.testing.assert_allclose(np.array(history), expected, rtol=2e-3, atol=2e-5)
     assert np.count_nonzero(expected[:, 4] < -0.5) > 3, "the sequence must contain near steps turning back to test them"
@@ -233,7 +232,7 @@ def test_the_scale_snapshot_refreshes_when_the_model_input_count_doubles() -> No
     versions = []
     for i in range(20):
         model.observe_input(np.full(4, float(i), dtype=np.float32))
-        versions.append(input_scale(model, 4).version)
+        versions.append(model.scale.current(4).version)
     assert versions == [0, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3, 4, 4, 4, 4, 4]
 
 
@@ -251,7 +250,7 @@ def test_a_busy_prober_does_not_shrink_the_model_scale() -> None:
     rng = np.random.default_rng(4)
     r = replay(64)
     r.inputs("user", benign(rng, 200, DIM))
-    before = input_scale(r.model(), DIM).weights.copy()
+    before = r.model().scale.current(DIM).weights.copy()
     r.inputs("prober", coordinate_walk(rng, DIM, 125))  # 2,000 near-identical probes, ten times the user's traffic
-    after = input_scale(r.model(), DIM).weights
+    after = r.model().scale.current(DIM).weights
     np.testing.assert_allclose(after, before, rtol=0.25)

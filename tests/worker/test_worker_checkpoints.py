@@ -92,7 +92,7 @@ def test_a_model_evicted_by_max_models_is_checkpointed_and_comes_back_with_what_
         run_batches(made, consumer)
 
     send("m:0", 40)
-    learned = made.model_states["m:0"].normaliser.count
+    learned = made.model_states["m:0"].observed
     send("m:1", 20)
     send("m:2", 20)  # a third model: m:0, the least recently seen, goes
     assert sorted(made.model_states) == sorted(made.anomaly_models) == ["m:1", "m:2"]
@@ -101,5 +101,5 @@ def test_a_model_evicted_by_max_models_is_checkpointed_and_comes_back_with_what_
     assert made.metrics.model_evictions._value.get() == 1
     send("m:0", 8)
     assert sorted(made.model_states) == ["m:0", "m:2"]
-    assert made.model_states["m:0"].normaliser.count > learned  # restored, then went on learning
+    assert made.model_states["m:0"].observed > learned  # restored, then went on learning
     assert made.anomaly_models["m:0"].seen >= 2  # its anomaly model too
