@@ -72,13 +72,12 @@ ONE_WAY_SMALLEST = 0.06
 """Least median step of a one-way step, as a share of the coordinates' range: a drifting feed's gain and
 offset grow by a few percent of the range between two sendings of a record, while a Jacobian step is
 lambda (0.1 or more, as a share of the input's range, in the published attacks)."""
-SIZE_BINS = 16
-"""Bins of a one-way step's size (its median step over the coordinates' range), ``SIZE_BIN`` apart in log2."""
-SIZE_BIN = 0.2
-SIZE_MODE = 0.5
-"""Least share of a client's one-way steps whose sizes lie within one bin of the most common size for them
-to count: Jacobian augmentation steps by one lambda every round, while a drifting feed that sends a record
-again later, under a gain and offset grown meanwhile, steps by whatever the drift grew in between."""
+SIZE_SPREAD = 0.05
+"""How far (log2) a one-way step's size may lie from the median size of the client's recent ones to count."""
+SIZE_MODE = 0.8
+"""Least share of a client's recent one-way steps that must share one size for them to count: Jacobian
+augmentation steps by one lambda every round, while a drifting feed that sends a record again later, under
+a gain and offset grown meanwhile, steps by whatever the drift grew in between."""
 NOT_A_STEP, MIXED_STEP = 0.0, 1.0
 
 
@@ -106,18 +105,18 @@ def is_sign_step(difference: np.ndarray, span: np.ndarray, one_way: bool = False
     True
     """
     kind = step_kind(difference, span)
-    return kind == MIXED_STEP or (one_way and kind > MIXED_STEP)
+    return kind == MIXED_STEP or (one_way and kind < NOT_A_STEP)
 
 
 def step_kind(difference: np.ndarray, span: np.ndarray) -> float:
     """``NOT_A_STEP``, ``MIXED_STEP`` (one magnitude, both ways), or for one magnitude all one way
-    ``2 + `` the bin of its size (:data:`SIZE_BINS`).
+    minus its size (the median step of the moved coordinates, in the input's units).
 
     >>> span = np.ones(8)
-    >>> step_kind(0.1 * np.array([1, -1, 1, 1, -1, -1, 1, 0]), span), step_kind(0.1 * np.ones(8), span)
-    (1.0, 10.0)
-    >>> step_kind(0.2 * np.ones(8), span), step_kind(np.random.default_rng(0).normal(0, 0.1, 8), span)
-    (15.0, 0.0)
+    >>> step_kind(0.1 * np.array([1, -1, 1, 1, -1, -1, 1, 0]), span), round(step_kind(0.1 * np.ones(8), span), 3)
+    (1.0, -0.1)
+    >>> step_kind(np.random.default_rng(0).normal(0, 0.1, 8), span)
+    0.0
     """
     for scaled, scale, unit in ((difference, span, float(np.median(span))), (difference / span, 1.0, 1.0)):
         size = np.abs(scaled)
@@ -136,8 +135,7 @@ def step_kind(difference: np.ndarray, span: np.ndarray) -> float:
             return MIXED_STEP
         if median < ONE_WAY_SMALLEST * unit:
             continue
-        size_bin = int(np.log2(median / unit / SMALLEST) / SIZE_BIN)
-        return 2.0 + min(size_bin, SIZE_BINS - 1)
+        return -float(np.median(np.abs(difference[moved])))  # in the input's units: one lambda, whatever the ranges
     return NOT_A_STEP
 
 
@@ -172,7 +170,7 @@ class Steps:
     """One client's kept coordinates per stored query (aligned with ``neighbourhood``'s slots), its recent
     sign-step flags and its count."""
 
-    __slots__ = ("history", "kept", "sent", "flags", "count", "sizes")
+    __slots__ = ("history", "kept", "sent", "flags", "count")
 
     def __init__(self, history: History, width: int) -> None:
         self.history = history
@@ -184,16 +182,19 @@ class Steps:
         """Per recent distinct query: :func:`step_kind` (one-way steps only from parents ``FAR_BACK`` back)."""
         self.count = 0
         """Mixed sign steps so far."""
-        self.sizes = np.zeros(SIZE_BINS, dtype=np.int32)
-        """One-way steps so far, per size bin."""
 
-    def one_way_bins(self) -> range:
-        """The size bins whose one-way steps count: one bin either side of the most common size, if they
-        hold ``SIZE_MODE`` of them (none otherwise)."""
-        mode = int(np.argmax(self.sizes))
-        near = range(max(mode - 1, 0), min(mode + 2, SIZE_BINS))
-        total = int(self.sizes.sum())
-        return near if total and self.sizes[near.start : near.stop].sum() >= SIZE_MODE * total else range(0)
+    def counted(self) -> np.ndarray:
+        """Which recent distinct queries count as sign steps: the mixed ones, and the one-way ones of the
+        common size if ``SIZE_MODE`` of them share it."""
+        flags = self.flags.filled()
+        counted = flags == MIXED_STEP
+        one_way = flags < NOT_A_STEP
+        if np.count_nonzero(one_way) >= 2:
+            sizes = np.log2(-flags[one_way])
+            close = np.abs(sizes - np.median(sizes)) <= SIZE_SPREAD
+            if close.mean() >= SIZE_MODE:
+                counted[np.flatnonzero(one_way)[close]] = True
+        return counted
 
     def store(self, slot: int, kept: np.ndarray, sent: int) -> None:
         if slot >= len(self.kept):
@@ -206,11 +207,11 @@ class Steps:
 
     @property
     def nbytes(self) -> int:
-        return self.kept.nbytes + self.sent.nbytes + self.flags.nbytes + self.sizes.nbytes + 64
+        return self.kept.nbytes + self.sent.nbytes + self.flags.nbytes + 64
 
     @property
     def max_nbytes(self) -> int:
-        return self.history.capacity * (self.kept.shape[1] * 2 + 4) + self.flags.nbytes + self.sizes.nbytes + 64
+        return self.history.capacity * (self.kept.shape[1] * 2 + 4) + self.flags.nbytes + 64
 
 
 class SignSteps(Featurizer):
@@ -249,7 +250,8 @@ class SignSteps(Featurizer):
         "earlier query (over its long history) by one magnitude on every coordinate, up or down (0..1): the "
         "children x + lambda * sign(gradient) of Jacobian-based dataset augmentation, whose parents lie hundreds "
         "of queries back",
-        "sign_steps": "distinct queries so far that were such a sign step from an earlier one",
+        "sign_steps": "distinct queries so far that were such a sign step from an earlier one (one-way steps: "
+        f"those among the last {RECENT})",
     }
 
     def observe(self, obs: Observation, client: ClientState, model: ModelState) -> None:
@@ -268,21 +270,16 @@ class SignSteps(Featurizer):
         if history.nearest_slot >= 0:
             parent = steps.kept[history.nearest_slot].astype(np.float32)
             kind = step_kind(kept - parent, coordinates.span())
-            if kind > MIXED_STEP and client.n_events - int(steps.sent[history.nearest_slot]) < FAR_BACK:
+            if kind < NOT_A_STEP and client.n_events - int(steps.sent[history.nearest_slot]) < FAR_BACK:
                 kind = NOT_A_STEP
             steps.flags.append(kind)
-            if kind == MIXED_STEP:
-                steps.count += 1
-            elif kind > MIXED_STEP:
-                steps.sizes[int(kind) - 2] += 1
+            steps.count += kind == MIXED_STEP
         steps.store(history.stored_slot, kept, client.n_events)
 
     def compute(self, client: ClientState, model: ModelState) -> dict[str, float]:
         steps = client.slots.get(self.name)
         if steps is None or not len(steps.flags):
             return {}
-        bins = steps.one_way_bins()
-        flags = steps.flags.filled()
-        counted = (flags == MIXED_STEP) | ((flags >= 2 + bins.start) & (flags < 2 + bins.stop))
-        one_way = int(steps.sizes[bins.start : bins.stop].sum())
+        counted = steps.counted()
+        one_way = int(np.count_nonzero(counted & (steps.flags.filled() < NOT_A_STEP)))
         return {"sign_step_frac": float(counted.mean()), "sign_steps": float(steps.count + one_way)}
