@@ -208,6 +208,7 @@ class Pipeline:
         for hit in hits:
             self.stats.hits[hit.detector] += 1
         self.rules.learn(model, client, features, {hit.detector for hit in hits})
+        self.extractor.settle(client, model, flagged=bool(hits))
         if not hits:
             return []
         window_features = features if with_anomaly else Deferred(lambda: self.extractor.features(client, model))

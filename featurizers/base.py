@@ -58,6 +58,11 @@ class Featurizer(ABC):
         skip that group when none of it is asked for."""
         return self.compute(client, model)
 
+    def settle(self, client: ClientState, model: ModelState, flagged: bool) -> None:
+        """After each scored window of the client: whether any detector fired on it. A featurizer that
+        teaches per-model state from clients' inputs holds them back until here and drops them when
+        ``flagged``, so that a client a detector flagged never moves what "normal" is. Nothing by default."""
+
     def series(self, client: ClientState, model: ModelState) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         """Per-query series of the window worth plotting as evidence: name -> (event times, values),
         oldest first. Called only when an alert is raised; none by default."""

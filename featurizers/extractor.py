@@ -75,6 +75,11 @@ class FeatureExtractor:
             merged.update(featurizer.compute_some(client, model, names))
         return merged
 
+    def settle(self, client: ClientState, model: ModelState, flagged: bool) -> None:
+        """Tell every featurizer whether a detector fired on the client's scored window (:meth:`Featurizer.settle`)."""
+        for featurizer in self.featurizers:
+            featurizer.settle(client, model, flagged)
+
     def series(self, client: ClientState, model: ModelState) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         """Every featurizer's per-query series of the client's window (name -> times, values), for evidence."""
         merged: dict[str, tuple[np.ndarray, np.ndarray]] = {}

@@ -57,10 +57,12 @@ class Replay:
         x = None if query.x is None else np.asarray(query.x, dtype=np.float32)
         return Observation(f"{query.client_id}-{query.ts}", query.ts, x, scores, model.class_of(top), confidence)
 
-    def send(self, query: Query) -> ClientState:
+    def send(self, query: Query, *, flagged: bool = False) -> ClientState:
+        """Take one query, then settle the client as a scored window would (``flagged``: a detector fired)."""
         model = self.store.model(query.model_id)
         client = self.store.touch(query.model_id, query.client_id, query.ts)
         self.extractor.observe(self.observation(query, model), client, model)
+        self.extractor.settle(client, model, flagged)
         return client
 
     def send_all(self, queries: Iterable[Query]) -> None:
