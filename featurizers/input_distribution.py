@@ -22,7 +22,7 @@ traffic and scores each query by its residual off the principal subspace:
   first fit the score is the input's RMS z-score from the model's running
   mean and spread over ``EARLY_Z`` (a cruder test, off only for inputs far
   outside every coordinate's usual range).
-- **Per client, a sequential test** (Bernoulli CUSUM, Page 1954) of the
+- **Per client, a sequential test** (:class:`~featurizers.sequential.BernoulliCusum`) of the
   share of off-distribution queries against the benign share: each such
   query adds ``log(P1/P0)``, each other one ``log((1-P1)/(1-P0))``, floored
   at 0. A few dozen random points are enough evidence; a benign client's
@@ -38,6 +38,7 @@ import numpy as np
 from featurizers.base import Featurizer, Observation
 from featurizers.gradient_walk import novel_input
 from featurizers.ring import Ring, timed_series
+from featurizers.sequential import BernoulliCusum
 from featurizers.state import ClientState, ModelState
 
 RESERVOIR = 2048
@@ -58,8 +59,7 @@ P0 = 0.05
 one input, a client's unusual but real inputs)."""
 P1 = 0.3
 """Share the test is tuned to detect."""
-STEP_OFF = math.log(P1 / P0)
-STEP_ON = math.log((1 - P1) / (1 - P0))
+CUSUM = BernoulliCusum(P0, P1)
 
 
 class InputModel:
@@ -224,8 +224,8 @@ class InputDistribution(Featurizer):
         f"(residual off its principal subspace above its own inputs' {OOD_QUANTILE:g} quantile) (0..1); "
         "extraction by synthetic or other-domain data, Jacobian augmentation, decision walks",
         "off_distribution_cusum": f"the client's sequential evidence of sending off-distribution queries "
-        f"(Bernoulli CUSUM, {P1:g} against the benign {P0:g}; each such query adds {STEP_OFF:.1f}, each other "
-        f"one {STEP_ON:.2f}, floored at 0): a few dozen random points are enough, a benign client's odd "
+        f"(Bernoulli CUSUM, {P1:g} against the benign {P0:g}; each such query adds {CUSUM.hit:.1f}, each other "
+        f"one {CUSUM.miss:.2f}, floored at 0): a few dozen random points are enough, a benign client's odd "
         "input fades",
     }
 
@@ -242,7 +242,7 @@ class InputDistribution(Featurizer):
         score = learned.score(obs.x, model)
         evidence.scores.append((obs.ts, score))
         if score == score:
-            evidence.cusum = max(0.0, evidence.cusum + (STEP_OFF if score > 1.0 else STEP_ON))
+            evidence.cusum = CUSUM.update(evidence.cusum, score > 1.0)
         if evidence.contributed < CLIENT_SHARE and novel_input(client):
             evidence.contributed += 1
             learned.offer(obs.x)
