@@ -60,7 +60,7 @@ def test_window_shares_of_low_margin_and_unsure_answers(world) -> None:
 
 def test_low_margin_sampling_of_another_domain_is_flagged_and_a_labeller_of_typical_records_is_not(world) -> None:
     replay, rng, basis = world
-    for i in range(120):
+    for i in range(400):
         replay.send(Query("thief", 3000.0 + i, x=rng.uniform(-3, 3, DIM), scores=answer(0.4, 0.35)))
         replay.send(Query("labeller", 3000.5 + i, x=typical(rng, basis), scores=answer(0.4, 0.35)))
     assert replay.features("thief")["unsure_atypical_cusum"] > shipped_evidence()
@@ -88,7 +88,7 @@ def test_a_flagged_client_does_not_move_the_reference(world) -> None:
         if i % 5 == 4:
             replay.extractor.settle(client, model, flagged=i > 4)
     assert [s.n for s in reference.sketches] == [n + 5 for n in before]  # its one clean window, then nothing
-    assert featurizer.compute(client, model)["unsure_atypical_cusum"] > shipped_evidence()
+    assert featurizer.compute(client, model)["unsure_atypical_cusum"] > 100  # still tested, only not learned from
     replay.send(Query("newcomer", 6000.0, x=rng.uniform(-3, 3, DIM), scores=answer(0.4, 0.39)))
     assert [s.n for s in reference.sketches] == [n + 6 for n in before]
 
