@@ -2,8 +2,9 @@
 
 Each attack is a function ``(endpoint, log, rng) -> Outcome`` that drives one
 ART attack (or, for Papernot's Jacobian augmentation, which ART lacks, a loop
-of ART estimators) against the endpoint through a fresh logged classifier,
-until the algorithm ends or the client's query budget is spent
+of ART estimators; for ActiveThief, which it lacks too, the simulator's
+implementation with a scikit-learn substitute) against the endpoint through a
+fresh logged classifier, until the algorithm ends or the client's query budget is spent
 (:class:`QueryBudgetSpent`). Evasion attacks work through the attacker's own
 real samples one after another; what the attack achieved is reported with the
 detection results, so a quiet detector cannot hide behind a broken attack.
@@ -45,7 +46,9 @@ from benchmarks.art_targets import (
     gradient_classifier,
     image_classifier,
 )
+from detector.simulator.attacks_active import STRATEGIES, active_thief
 from detector.simulator.datasets import Dataset
+from detector.simulator.traffic import Probe
 
 
 @dataclass(frozen=True)
@@ -270,6 +273,30 @@ def jacobian_augmentation(endpoint: Endpoint, log: QueryLog, rng: np.random.Gene
     return Outcome("no substitute" if substitute is None else _agreement(endpoint, substitute.model))
 
 
+def _drive(probe: Probe, endpoint: Endpoint, log: QueryLog) -> None:
+    """Send an attack written as a simulator probe through the logged endpoint until it ends or the budget does."""
+    try:
+        batch = next(probe)
+        while True:
+            batch = probe.send(endpoint.query(batch, log))
+    except (StopIteration, QueryBudgetSpent):
+        return
+
+
+def active_learning(endpoint: Endpoint, log: QueryLog, rng: np.random.Generator) -> Outcome:
+    """ActiveThief (Pal et al. 2020; ART has no implementation): an MLP substitute, as Knockoff's, learns
+    from the labels of other-domain natural samples (the simulator's Knockoff surrogate pool, four times
+    the budget), a random seed batch of 50 first, then rounds of 50 or more the substitute is least sure
+    about (margin, entropy or k-center, drawn per client), retrained between rounds."""
+    strategy = str(rng.choice(STRATEGIES))
+    thief = MLPClassifier((64,), max_iter=200, random_state=0)
+    probe = active_thief(
+        endpoint.target.data, rng, thief, strategy=strategy, pool_size=4 * log.budget, seed_size=50, batch=50
+    )
+    _drive(probe, endpoint, log)
+    return Outcome(f"{strategy}: " + (_agreement(endpoint, thief) if hasattr(thief, "classes_") else "no substitute"))
+
+
 def label_only_membership(endpoint: Endpoint, log: QueryLog, rng: np.random.Generator) -> Outcome:
     """Label-only membership inference by decision-boundary distance (Choquette-Choo et al. 2021):
     calibrate the distance threshold on random inputs (unsupervised), then HopSkipJump from candidate
@@ -305,6 +332,7 @@ ATTACKS: dict[str, AttackSpec] = {
     "knockoff": AttackSpec(knockoff),
     "jbda": AttackSpec(jacobian_augmentation, top1=True),
     "labelonly-membership": AttackSpec(label_only_membership, top1=True),
+    "activethief": AttackSpec(active_learning),
 }
 """Attack kinds by name: decision-based ones (and Papernot's label-only substitute training) are
 served by a top-1 API, the rest by one that returns every class score."""

@@ -3,7 +3,8 @@
 The Adversarial Robustness Toolbox's implementations of HopSkipJump, the
 Boundary attack, Sign-OPT, ZOO, SimBA, Square, MI-Face, Knockoff Nets and
 label-only membership inference (plus Papernot's Jacobian augmentation,
-built from ART estimators) attack four small scikit-learn models through a
+built from ART estimators, and ActiveThief's active-learning extraction
+against scikit-learn substitutes, which ART lacks too) attack four small scikit-learn models through a
 logging layer that writes every query as an inference event, each attack
 plainly and under every attacker variant of the simulator (noise and
 blinding act inside the attack's query loop, cover and mixed keys add

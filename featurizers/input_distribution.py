@@ -28,7 +28,7 @@ traffic and scores each query by its residual off the principal subspace:
   first fit the score is the input's RMS z-score from the model's running
   mean and spread over ``EARLY_Z`` (a cruder test, off only for inputs far
   outside every coordinate's usual range).
-- **Per client, a sequential test** (Bernoulli CUSUM, Page 1954) of the
+- **Per client, a sequential test** (:class:`~featurizers.sequential.BernoulliCusum`) of the
   share of queries well off the distribution (scoring above ``FAR``)
   against the benign share: each such query adds ``log(P1/P0)``, each other one ``log((1-P1)/(1-P0))``, floored
   at 0. A few dozen random points are enough evidence; a benign client's
@@ -45,6 +45,7 @@ from featurizers.base import Featurizer, Observation
 from featurizers.gradient_walk import novel_input
 from featurizers.input_scale import InputScale, floored_spread
 from featurizers.ring import Ring, timed_series
+from featurizers.sequential import BernoulliCusum, HeldBack
 from featurizers.state import ClientState, ModelState
 
 RESERVOIR = 2048
@@ -72,8 +73,7 @@ P0 = 0.05
 one input, a client's unusual but real inputs)."""
 P1 = 0.3
 """Share the test is tuned to detect."""
-STEP_OFF = math.log(P1 / P0)
-STEP_ON = math.log((1 - P1) / (1 - P0))
+CUSUM = BernoulliCusum(P0, P1)
 
 
 class InputModel:
@@ -215,19 +215,15 @@ class InputModel:
 class ClientEvidence:
     """One client's off-distribution scores over its window, its CUSUM and its reservoir share."""
 
-    __slots__ = ("dim", "scores", "cusum", "contributed", "pending", "flagged", "centre", "followed")
+    __slots__ = ("dim", "scores", "cusum", "held", "centre", "followed")
 
     def __init__(self, window: int, dim: int) -> None:
         self.dim = dim
         self.scores = Ring(window, width=2, dtype=np.float64)
         """(event time, score) per logged input."""
         self.cusum = 0.0
-        self.contributed = 0
-        """Inputs given to the reservoir, or waiting in ``pending`` (at most ``CLIENT_SHARE``)."""
-        self.pending: list[np.ndarray] = []
-        """Novel inputs since the client's last scored window, held back until it is settled."""
-        self.flagged = False
-        """A detector fired on the client once: it teaches the model nothing more."""
+        self.held = HeldBack[np.ndarray](CLIENT_SHARE)
+        """The client's novel inputs for the reservoir, held back until its window is settled."""
         self.centre: np.ndarray | None = None
         """Where the client's queries lie: a running mean of its latest ``CENTRE_SPAN`` or so."""
         self.followed = 0
@@ -250,7 +246,7 @@ class ClientEvidence:
 
     @property
     def nbytes(self) -> int:
-        return self.scores.nbytes + sum(x.nbytes for x in self.pending) + 4 * self.dim + 64
+        return self.scores.nbytes + sum(x.nbytes for x in self.held.pending) + 4 * self.dim + 64
 
     @property
     def max_nbytes(self) -> int:
@@ -290,8 +286,9 @@ class InputDistribution(Featurizer):
         f"(residual off its principal subspace above its own inputs' {OOD_QUANTILE:g} quantile) (0..1); "
         "extraction by synthetic or other-domain data, Jacobian augmentation, decision walks",
         "off_distribution_cusum": f"the client's sequential evidence of sending off-distribution queries "
-        f"(Bernoulli CUSUM of queries scoring above {FAR:g}, {P1:g} against the benign {P0:g}; each such query adds {STEP_OFF:.1f}, each other "
-        f"one {STEP_ON:.2f}, floored at 0): a few dozen random points are enough, a benign client's odd "
+        f"(Bernoulli CUSUM of queries scoring above {FAR:g}, {P1:g} against the benign {P0:g}; each such query adds "
+        f"{CUSUM.hit:.1f}, each other one {CUSUM.miss:.2f}, floored at 0): a few dozen random points are enough, a "
+        "benign client's odd "
         "input fades",
     }
 
@@ -309,10 +306,9 @@ class InputDistribution(Featurizer):
         evidence.follow(obs.x, learned)
         evidence.scores.append((obs.ts, score))
         if score == score:
-            evidence.cusum = max(0.0, evidence.cusum + (STEP_OFF if score > FAR else STEP_ON))
-        if not evidence.flagged and evidence.contributed < CLIENT_SHARE and novel_input(client):
-            evidence.contributed += 1
-            evidence.pending.append(obs.x.copy())
+            evidence.cusum = CUSUM.update(evidence.cusum, score > FAR)
+        if evidence.held.accepting and novel_input(client):
+            evidence.held.offer(obs.x.copy())
 
     def settle(self, client: ClientState, model: ModelState, flagged: bool) -> None:
         """The client's waiting inputs join the model's reservoir if no detector fired on its window;
@@ -320,13 +316,11 @@ class InputDistribution(Featurizer):
         evidence = client.slots.get(self.name)
         if evidence is None:
             return
+        released = evidence.held.settle(flagged)
         learned = model.shared.get(self.name)
-        if flagged:
-            evidence.flagged = True
-        elif learned is not None and learned.dim == evidence.dim:
-            for x in evidence.pending:
+        if learned is not None and learned.dim == evidence.dim:
+            for x in released:
                 learned.offer(x)
-        evidence.pending.clear()
 
     def compute(self, client: ClientState, model: ModelState) -> dict[str, float]:
         evidence = client.slots.get(self.name)

@@ -4,7 +4,7 @@ Order matters: a featurizer may read what an earlier one keeps for the same
 event (its ``requires``), so distances are measured once per event.
 
 >>> [f.name for f in default_featurizers()]
-['query_rate', 'gradient_walk', 'neighbourhood', 'sign_steps', 'long_horizon', 'input_distribution', 'confidence_climb', 'extraction', 'cross_client', 'training_records']
+['query_rate', 'gradient_walk', 'neighbourhood', 'sign_steps', 'long_horizon', 'input_distribution', 'output_distribution', 'confidence_climb', 'extraction', 'cross_client', 'training_records']
 >>> len(ALL_FEATURES) == len(FEATURE_DOCS), "symmetric_pair_frac" in ALL_FEATURES
 (True, True)
 """
@@ -19,6 +19,7 @@ from featurizers.gradient_walk import GradientWalk
 from featurizers.input_distribution import InputDistribution
 from featurizers.long_horizon import LongHorizon
 from featurizers.neighbourhood import Neighbourhood
+from featurizers.output_distribution import OutputDistribution
 from featurizers.query_rate import QueryRate
 from featurizers.sign_steps import SignSteps
 from featurizers.training_records import TrainingRecords
@@ -30,6 +31,7 @@ FEATURIZER_TYPES: tuple[type[Featurizer], ...] = (
     SignSteps,
     LongHorizon,
     InputDistribution,
+    OutputDistribution,
     ConfidenceClimb,
     Extraction,
     CrossClient,

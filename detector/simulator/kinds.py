@@ -11,7 +11,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+from sklearn.linear_model import LogisticRegression
 
+from detector.simulator.attacks_active import STRATEGIES, active_thief
 from detector.simulator.attacks_decision import boundary, hop_skip_jump
 from detector.simulator.attacks_extraction import equation_solving, jacobian_augmentation, knockoff
 from detector.simulator.attacks_inversion import mi_face
@@ -49,6 +51,11 @@ ATTACK_KINDS: dict[str, AttackKind] = {
     "jbda": AttackKind(lambda d, r, t: jacobian_augmentation(d, r), (1500, 4000)),
     "tramer": AttackKind(lambda d, r, t: equation_solving(d, r), (500, 3000)),
     "membership": AttackKind(lambda d, r, t: noise_robustness(d, r), (500, 2000)),
+    "activethief": AttackKind(
+        lambda d, r, t: active_thief(d, r, LogisticRegression(max_iter=100), strategy=str(r.choice(STRATEGIES))),
+        (2000, 6000),
+        mean_gap_s=(0.01, 0.05),
+    ),
 }
 """Attack kinds by name."""
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from sklearn.linear_model import LogisticRegression
 
 from detector.simulator.api import ModelAPI
+from detector.simulator.attacks_active import STRATEGIES, active_thief
 from detector.simulator.attacks_decision import boundary, hop_skip_jump
 from detector.simulator.attacks_extraction import equation_solving, jacobian_augmentation, knockoff, transfer_set
 from detector.simulator.attacks_inversion import mi_face
@@ -157,3 +159,16 @@ def test_membership_queries_a_record_then_small_perturbations_of_it() -> None:
     neighbours = inputs[1:51]
     distance = np.linalg.norm((neighbours - record) / data.span, axis=1)
     assert np.all((distance > 0) & (distance < 0.04 * 3 * np.sqrt(data.n_features)))
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_active_thief_asks_what_its_substitute_is_unsure_of_and_learns_the_model(strategy: str) -> None:
+    model = target_model(DIGITS)
+    data = model.data
+    thief = LogisticRegression(max_iter=100)
+    inputs, scores = play(active_thief(data, np.random.default_rng(1), thief, strategy=strategy), DIGITS, 2000)
+    random_pool = model.proba(transfer_set(data, 2000, np.random.default_rng(2)))
+    assert len(np.unique(inputs, axis=0)) == len(inputs)  # every pool sample once
+    assert np.median(scores[100:].max(axis=1)) < np.median(random_pool.max(axis=1)) - 0.05
+    agreement = (thief.predict((data.x_held_out - data.lo) / data.span) == model.proba(data.x_held_out).argmax(axis=1)).mean()
+    assert agreement > 0.85
