@@ -15,7 +15,10 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
+from sqlalchemy import Engine
 
+from detector.db import migrate
+from detector.db.engine import make_engine
 from tests.services import KafkaBroker, PostgresServer
 
 SERVICE_FIXTURES = frozenset({"postgres_server", "postgres_url", "kafka_broker", "kafka_topic"})
@@ -58,3 +61,12 @@ def kafka_topic(kafka_broker: KafkaBroker) -> Iterator[str]:
     name = kafka_broker.create_topic(f"test-{uuid.uuid4().hex}", partitions=TOPIC_PARTITIONS)
     yield name
     kafka_broker.delete_topic(name)
+
+
+@pytest.fixture
+def sqlite_engine(tmp_path) -> Iterator[Engine]:
+    """An engine on a fresh SQLite file with the project's schema (for logic that only needs some database)."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'detector.db'}")
+    migrate.ensure_schema(engine)
+    yield engine
+    engine.dispose()

@@ -5,8 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from detector.db import migrate
-from detector.db.engine import make_engine
 from detector.db.model_scales import ScaleStore
 from detector.event import InferenceEvent
 from detector.exchange.exchange import MAX_LOTS_WAITING, FingerprintExchange
@@ -35,11 +33,8 @@ class Captured:
 
 
 @pytest.fixture
-def engine(tmp_path):
-    engine = make_engine(f"sqlite:///{tmp_path / 'exchange.db'}")
-    migrate.ensure_schema(engine)
-    yield engine
-    engine.dispose()
+def engine(sqlite_engine):
+    return sqlite_engine
 
 
 def exchange(engine) -> tuple[FingerprintExchange, Captured]:

@@ -7,8 +7,6 @@ import numpy as np
 import pytest
 from sqlalchemy.exc import OperationalError
 
-from detector.db import migrate
-from detector.db.engine import make_engine
 from detector.db.model_scales import ScaleStore
 from detector.worker.checkpoint_store import CheckpointStore
 from detector.worker.shared_scales import RECHECK_S, SharedScales
@@ -19,11 +17,8 @@ DIM = 6
 
 
 @pytest.fixture
-def engine(tmp_path):
-    engine = make_engine(f"sqlite:///{tmp_path / 'scales.db'}")
-    migrate.ensure_schema(engine)
-    yield engine
-    engine.dispose()
+def engine(sqlite_engine):
+    return sqlite_engine
 
 
 class Clock:
