@@ -26,7 +26,9 @@ them by one magnitude (within ``BAND`` of their median), in both directions
 (each at least ``MIXED`` of them), by a step between ``SMALLEST`` and
 ``LARGEST`` of the coordinates' range: not quantisation noise, and not the
 flips of binary or one-hot features. A step with every coordinate one way
-counts too when its parent was sent ``FAR_BACK`` or more queries earlier: a
+counts too when its parent was sent ``FAR_BACK`` or more queries earlier, it
+steps by ``ONE_WAY_SMALLEST`` or more, and most of the client's recent one-way
+steps share its size (``SIZE_MODE``, within ``SIZE_SPREAD``): a
 brightness slider or a test-time augmentation moves every pixel one way from
 the image just sent, while a two-class model whose features all push one way
 (records of positively correlated measurements) gives every record of a
