@@ -7,7 +7,7 @@ a new one is appended to the client's window, every featurizer observes it in
 registry order (a featurizer may read what an earlier one keeps), and an
 input unlike the client's earlier ones teaches the model its input scale
 (:func:`featurizers.gradient_walk.novel_input`; every input when no gradient
-walk runs), up to ``SCALE_SHARE`` of each client's.
+walk runs).
 
 >>> from featurizers.state import StateStore
 >>> store, extractor = StateStore(window=8), FeatureExtractor()
@@ -35,10 +35,6 @@ from featurizers.gradient_walk import novel_input
 from featurizers.registry import default_featurizers
 from featurizers.state import ClientState, ModelState
 
-SCALE_SHARE = 64
-"""Most novel inputs one client teaches its model's input statistics: the scale settles from at least
-``SETTLE_INPUTS / SCALE_SHARE`` (4) clients, never from one busy camera or prober alone."""
-
 
 class FeatureExtractor:
     """The featurizers (the default ones unless given) and the steps that feed and read them."""
@@ -58,8 +54,7 @@ class FeatureExtractor:
         model.observed += 1
         for featurizer in self.featurizers:
             featurizer.observe(obs, client, model)
-        if obs.x is not None and client.taught < SCALE_SHARE and novel_input(client):
-            client.taught += 1
+        if obs.x is not None and novel_input(client):
             model.observe_input(obs.x)
 
     def features(self, client: ClientState, model: ModelState) -> dict[str, float]:

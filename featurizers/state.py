@@ -109,8 +109,6 @@ class ClientState:
     last_ts: float = 0.0
     events_since_scored: int = 0
     anomalous_run: int = 0
-    taught: int = 0
-    """Novel inputs this client gave the model's input statistics (at most ``SCALE_SHARE``)."""
     slots: dict[str, Any] = field(default_factory=dict)
 
     @classmethod

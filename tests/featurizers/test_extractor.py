@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from featurizers.base import Observation
-from featurizers.extractor import SCALE_SHARE, FeatureExtractor
+from featurizers.extractor import FeatureExtractor
 from featurizers.gradient_walk import GradientWalk
 from featurizers.query_rate import QueryRate
 from featurizers.state import ClientState, ModelState, StateStore
@@ -56,10 +56,3 @@ def test_features_for_some_names_run_only_the_featurizers_that_compute_them() ->
     assert "dist_prev_median" in extractor.features_for(client, model, {"dist_prev_median"}) and walk.computed == 1
     every = extractor.features(client, model)
     assert walk.computed == 2 and {"rate_60s", "dist_prev_median"} <= set(every) <= extractor.names
-
-
-def test_no_client_teaches_the_input_scale_more_than_its_share() -> None:
-    """A busy camera first on a model would otherwise settle the scale on its own frames."""
-    extractor = FeatureExtractor([GradientWalk()])
-    _, model = fed(extractor, [[float(i), float(-i)] for i in range(4 * SCALE_SHARE)])
-    assert model.scale.normaliser.count == SCALE_SHARE and model.scale.source == "provisional"
