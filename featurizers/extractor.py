@@ -7,7 +7,7 @@ a new one is appended to the client's window, every featurizer observes it in
 registry order (a featurizer may read what an earlier one keeps), and an
 input unlike the client's earlier ones teaches the model its input scale
 (:func:`featurizers.gradient_walk.novel_input`; every input when no gradient
-walk runs).
+walk runs), each client's first ``SETTLE_SHARE`` of them also towards settling it.
 
 >>> from featurizers.state import StateStore
 >>> store, extractor = StateStore(window=8), FeatureExtractor()
@@ -33,6 +33,7 @@ import numpy as np
 from featurizers.base import Featurizer, Observation
 from featurizers.gradient_walk import novel_input
 from featurizers.registry import default_featurizers
+from featurizers.input_scale import SETTLE_SHARE
 from featurizers.state import ClientState, ModelState
 
 
@@ -55,7 +56,9 @@ class FeatureExtractor:
         for featurizer in self.featurizers:
             featurizer.observe(obs, client, model)
         if obs.x is not None and novel_input(client):
-            model.observe_input(obs.x)
+            counts = client.taught < SETTLE_SHARE
+            client.taught += counts
+            model.observe_input(obs.x, counts)
 
     def features(self, client: ClientState, model: ModelState) -> dict[str, float]:
         """Every feature of the client's current window."""

@@ -8,9 +8,12 @@ the model's :class:`ModelScale`, and one policy:
 - **Provisional** while learned: the running mean and spread of the model's
   novel inputs (:class:`InputNormaliser`), snapshotted as an
   :class:`InputScale` each time their count doubles.
-- **Settled** once ``SETTLE_INPUTS`` novel inputs were seen: the snapshot at
-  that count, frozen. Later inputs no longer move it, so a model's features
-  stop depending on how much (and which part) of its traffic a process saw.
+- **Settled** once ``SETTLE_INPUTS`` novel inputs were counted towards it, at
+  most ``SETTLE_SHARE`` from any one client (so at least four clients'): their
+  mean and spread, frozen. A busy camera feed or prober first on a model
+  cannot settle the scale on its own inputs, and later inputs no longer move
+  it, so a model's features stop depending on how much (and which part) of its
+  traffic a process saw.
 - **Adopted** from elsewhere, which overrides either: a calibrated model takes
   the scale its calibration file learned (from the first event), and under
   scale-out every worker takes the one the first worker to settle stored in the
@@ -36,6 +39,11 @@ SETTLE_INPUTS = 256
 """Novel inputs of a model after which its learned scale settles (each coordinate's spread is then known
 to about 5%). Settling at 2,048 changed no calibrated row of the detection benchmarks, and a model that
 settles early is shared early under scale-out."""
+
+SETTLE_SHARE = 64
+"""Most novel inputs one client counts towards its model's settled scale. Without it a camera feed that
+sent a model's first 580 events settled the scale on its own frames, and every other kind of client of
+that model then looked like an input-space sweep."""
 
 Source = Literal["provisional", "settled", "calibration", "shared"]
 """Where the scale in use comes from: learned and still moving, learned and frozen, the calibration file,
@@ -141,10 +149,12 @@ class ModelScale:
     ('shared', True)
     """
 
-    __slots__ = ("normaliser", "scale", "source")
+    __slots__ = ("normaliser", "settling", "scale", "source")
 
     def __init__(self) -> None:
         self.normaliser: InputNormaliser | None = None
+        self.settling: InputNormaliser | None = None
+        """The inputs counted towards settling (each client's first ``SETTLE_SHARE``)."""
         self.scale: InputScale | None = None
         self.source: Source = "provisional"
 
@@ -159,17 +169,20 @@ class ModelScale:
     def settled(self) -> bool:
         return self.source != "provisional"
 
-    def observe(self, x: np.ndarray) -> None:
-        """One novel input of the model: the running statistics always learn from it (the early
-        off-distribution test reads them live), the scale only while provisional, settling at
-        ``SETTLE_INPUTS``."""
+    def observe(self, x: np.ndarray, counts: bool = True) -> None:
+        """One novel input of the model: the running statistics always learn from it (the provisional
+        scale and the early off-distribution test read them live); with ``counts`` (its client's share is
+        not used up) it also counts towards settling, which happens at ``SETTLE_INPUTS`` counted."""
         if self.normaliser is None:
             self.normaliser = InputNormaliser(int(x.shape[0]))
+            self.settling = InputNormaliser(int(x.shape[0]))
         elif len(self.normaliser.mean) != len(x):
             return  # another length than the model's first: its scale is not for these
         self.normaliser.update(x)
-        if not self.settled and self.normaliser.count >= SETTLE_INPUTS:
-            self._use(self._learned(), "settled")
+        if counts and not self.settled:
+            self.settling.update(x)
+            if self.settling.count >= SETTLE_INPUTS:
+                self._use(self._learned(self.settling), "settled")
 
     def current(self, dim: int) -> InputScale:
         """The scale for inputs of length ``dim``: unit weights for a length the model's scale is not for,
@@ -181,7 +194,7 @@ class ModelScale:
         count = norm.count if norm is not None and len(norm.mean) == dim else 0
         if scale is not None and scale.dim == dim and (count < 2 or count < 2 * scale.count):
             return scale
-        self._use(self._learned() if count >= 2 else InputScale.unit(dim), "provisional")
+        self._use(self._learned(norm) if count >= 2 else InputScale.unit(dim), "provisional")
         return self.scale
 
     def adopt(self, scale: InputScale, source: Source) -> None:
@@ -191,8 +204,8 @@ class ModelScale:
             return
         self._use(scale, source)
 
-    def _learned(self) -> InputScale:
-        norm = self.normaliser
+    @staticmethod
+    def _learned(norm: InputNormaliser) -> InputScale:
         return InputScale.from_spread(norm.mean, norm.scale(), norm.count)
 
     def _use(self, scale: InputScale, source: Source) -> None:
@@ -202,4 +215,4 @@ class ModelScale:
 
     @property
     def nbytes(self) -> int:
-        return (0 if self.scale is None else self.scale.nbytes) + (0 if self.normaliser is None else 16 * len(self.normaliser.mean))
+        return (0 if self.scale is None else self.scale.nbytes) + (0 if self.normaliser is None else 32 * len(self.normaliser.mean))

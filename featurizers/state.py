@@ -62,9 +62,10 @@ class ModelState:
     def input_dim(self) -> int | None:
         return self.scale.dim
 
-    def observe_input(self, x: np.ndarray) -> None:
-        """One novel input of the model (its scale learns from these while provisional)."""
-        self.scale.observe(x)
+    def observe_input(self, x: np.ndarray, counts: bool = True) -> None:
+        """One novel input of the model (its scale learns from these while provisional; with ``counts``
+        the input also counts towards settling it, :meth:`ModelScale.observe`)."""
+        self.scale.observe(x, counts)
 
     def class_of(self, label: str | int | None) -> int:
         """A small integer per label, the same in every process (ints are taken as class indexes,
@@ -109,6 +110,8 @@ class ClientState:
     last_ts: float = 0.0
     events_since_scored: int = 0
     anomalous_run: int = 0
+    taught: int = 0
+    """Novel inputs this client counted towards its model's settled scale (at most ``SETTLE_SHARE``)."""
     slots: dict[str, Any] = field(default_factory=dict)
 
     @classmethod

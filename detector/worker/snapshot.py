@@ -18,7 +18,7 @@ from typing import Any
 from detector.anomaly_model import WindowAnomalyModel
 from featurizers.state import ClientState, ModelState, StateStore
 
-FORMAT = 3
+FORMAT = 4
 """Bumped whenever the pickled layout changes incompatibly."""
 
 COMPRESSION_LEVEL = 1

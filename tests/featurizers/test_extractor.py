@@ -7,6 +7,7 @@ import numpy as np
 from featurizers.base import Observation
 from featurizers.extractor import FeatureExtractor
 from featurizers.gradient_walk import GradientWalk
+from featurizers.input_scale import SETTLE_INPUTS, SETTLE_SHARE
 from featurizers.query_rate import QueryRate
 from featurizers.state import ClientState, ModelState, StateStore
 
@@ -21,11 +22,12 @@ class Counting(GradientWalk):
         return super().compute(client, model)
 
 
-def fed(extractor: FeatureExtractor, inputs: list[list[float]]) -> tuple[ClientState, ModelState]:
+def fed(extractor: FeatureExtractor, inputs: list[list[float]], clients: int = 1) -> tuple[ClientState, ModelState]:
+    """The inputs as events of ``clients`` clients in turn, against one model."""
     store = StateStore(window=16)
     model = store.model("m")
     for i, x in enumerate(inputs):
-        client = store.touch("m", "c", float(i))
+        client = store.touch("m", f"c{i % clients}", float(i))
         extractor.observe(Observation(f"e{i}", float(i), np.array(x, dtype=np.float32), None, -1, None), client, model)
     return client, model
 
@@ -46,6 +48,14 @@ def test_only_novel_inputs_teach_the_model_its_input_scale() -> None:
 def test_without_a_gradient_walk_every_input_is_novel() -> None:
     _, model = fed(FeatureExtractor([QueryRate()]), [[5.0, 5.0]] * 4)
     assert model.scale.normaliser is not None and model.scale.normaliser.count == 4
+
+
+def test_one_busy_client_cannot_settle_its_model_input_scale_on_its_own_inputs() -> None:
+    walk = np.random.default_rng(0).normal(0.0, 1.0, size=(4 * SETTLE_INPUTS, 2)).tolist()
+    _, alone = fed(FeatureExtractor([QueryRate()]), walk)
+    assert alone.scale.source == "provisional" and alone.scale.normaliser.count == 4 * SETTLE_INPUTS
+    _, shared = fed(FeatureExtractor([QueryRate()]), walk[:SETTLE_INPUTS], clients=SETTLE_INPUTS // SETTLE_SHARE)
+    assert shared.scale.source == "settled"
 
 
 def test_features_for_some_names_run_only_the_featurizers_that_compute_them() -> None:
