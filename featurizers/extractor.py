@@ -32,8 +32,8 @@ import numpy as np
 
 from featurizers.base import Featurizer, Observation
 from featurizers.gradient_walk import novel_input
-from featurizers.registry import default_featurizers
 from featurizers.input_scale import SETTLE_SHARE
+from featurizers.registry import default_featurizers
 from featurizers.state import ClientState, ModelState
 
 
@@ -44,6 +44,8 @@ class FeatureExtractor:
         self.featurizers = list(featurizers) if featurizers is not None else default_featurizers()
         self.names: frozenset[str] = frozenset(name for f in self.featurizers for name in f.FEATURES)
         """Every feature the featurizers compute."""
+        self.settling = [f for f in self.featurizers if type(f).settle is not Featurizer.settle]
+        """The featurizers that act on :meth:`settle` (it runs after every scored window)."""
 
     def holds(self, client: ClientState, event_id: str) -> bool:
         """Whether the client's window already holds this event: a redelivery, not to be counted twice."""
@@ -81,7 +83,7 @@ class FeatureExtractor:
 
     def settle(self, client: ClientState, model: ModelState, flagged: bool) -> None:
         """Tell every featurizer whether a detector fired on the client's scored window (:meth:`Featurizer.settle`)."""
-        for featurizer in self.featurizers:
+        for featurizer in self.settling:
             featurizer.settle(client, model, flagged)
 
     def series(self, client: ClientState, model: ModelState) -> dict[str, tuple[np.ndarray, np.ndarray]]:
