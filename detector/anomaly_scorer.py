@@ -16,11 +16,13 @@ from detector.hit import Hit
 from featurizers.state import ClientState
 
 ANOMALY_EXCLUDED_FEATURES = frozenset(
-    {"events_total", "distinct_queries_total", "target_class", "sign_steps", "sign_step_frac", "training_near_frac"}
-)
+    {"events_total", "distinct_queries_total", "target_class", "sign_steps", "sign_step_frac", "training_near_frac",
+     "off_scatter_cusum"}
+)  # fmt: skip
 """Identifiers and counters that say nothing about normality on their own (they grow with a client's age), and the
-sign-step and training-record features: zero for nearly every benign client, so that once standardised a single
-chance match would stand out (their rules read them with a threshold set from benign traffic)."""
+sign-step, training-record and scattered-query features: zero for nearly every benign client, so that once
+standardised a single chance match would stand out (their rules read them with a threshold set from benign
+traffic)."""
 
 ANOMALY_SEVERITY = "low"
 ANOMALY_SUPPRESS_S = 3600.0

@@ -33,6 +33,17 @@ traffic and scores each query by its residual off the principal subspace:
   against the benign share: each such query adds ``log(P1/P0)``, each other one ``log((1-P1)/(1-P0))``, floored
   at 0. A few dozen random points are enough evidence; a benign client's
   occasional odd input never accumulates.
+- **Per client, a second sequential test of scattered queries**: off the
+  distribution (scoring above 1) *and* farther than ``SCATTERED`` from every
+  earlier query of the client's window but its last ``COPIES``. Synthetic,
+  random and other-domain extraction queries lie far from each other as well
+  as off the distribution; real inputs off it (another scanner's, an editing
+  session's) lie near the client's other inputs. Looking past the last
+  ``COPIES`` keeps the evidence when each probe is sent as several blinded
+  copies (Chen et al. 2020), and counting only scattered queries keeps it
+  when benign-looking cover queries are interleaved, where the share of
+  off-distribution queries halves. A retry (a query within ``NEAR_DISTANCE`` of
+  one of the last ``COPIES``) is the same probe again and is not counted.
 """
 
 from __future__ import annotations
@@ -42,7 +53,7 @@ import math
 import numpy as np
 
 from featurizers.base import Featurizer, Observation
-from featurizers.gradient_walk import novel_input
+from featurizers.gradient_walk import NEAR_DISTANCE, novel_input, walk_series
 from featurizers.input_scale import InputScale, floored_spread
 from featurizers.ring import Ring, timed_series
 from featurizers.sequential import BernoulliCusum, HeldBack
@@ -74,6 +85,16 @@ one input, a client's unusual but real inputs)."""
 P1 = 0.3
 """Share the test is tuned to detect."""
 CUSUM = BernoulliCusum(P0, P1)
+COPIES = 6
+"""Queries back within which a query may be a copy of the same probe (query blinding sends 2-6 of each)."""
+SCATTERED = 1.6
+"""Normalised RMS distance beyond which a query is far from an earlier one (two unrelated inputs of the
+model's own distribution lie about 1.4 apart)."""
+SCATTER_P0 = 0.02
+"""Share of a benign client's queries both off the distribution and scattered (on the benchmarks' benign
+kinds at most 0.5%, and 3.5% for one client sending augmented copies of odd inputs)."""
+SCATTER_P1 = 0.2
+SCATTER_CUSUM = BernoulliCusum(SCATTER_P0, SCATTER_P1)
 
 
 class InputModel:
@@ -215,13 +236,15 @@ class InputModel:
 class ClientEvidence:
     """One client's off-distribution scores over its window, its CUSUM and its reservoir share."""
 
-    __slots__ = ("dim", "scores", "cusum", "held", "centre", "followed")
+    __slots__ = ("dim", "scores", "cusum", "scatter", "held", "centre", "followed")
 
     def __init__(self, window: int, dim: int) -> None:
         self.dim = dim
         self.scores = Ring(window, width=2, dtype=np.float64)
         """(event time, score) per logged input."""
         self.cusum = 0.0
+        self.scatter = 0.0
+        """The CUSUM of scattered off-distribution queries (:meth:`InputDistribution.scattered`)."""
         self.held = HeldBack[np.ndarray](CLIENT_SHARE)
         """The client's novel inputs for the reservoir, held back until its window is settled."""
         self.centre: np.ndarray | None = None
@@ -288,8 +311,12 @@ class InputDistribution(Featurizer):
         "off_distribution_cusum": f"the client's sequential evidence of sending off-distribution queries "
         f"(Bernoulli CUSUM of queries scoring above {FAR:g}, {P1:g} against the benign {P0:g}; each such query adds "
         f"{CUSUM.hit:.1f}, each other one {CUSUM.miss:.2f}, floored at 0): a few dozen random points are enough, a "
-        "benign client's odd "
-        "input fades",
+        "benign client's odd input fades",
+        "off_scatter_cusum": "the client's sequential evidence of sending scattered off-distribution queries: "
+        f"off the distribution and farther than {SCATTERED:g} (normalised RMS) from every earlier query of its "
+        f"window but the last {COPIES} (Bernoulli CUSUM, {SCATTER_P1:g} against the benign {SCATTER_P0:g}; "
+        f"+{SCATTER_CUSUM.hit:.1f} per such query, {SCATTER_CUSUM.miss:.2f} per other, retries not counted); "
+        "synthetic and other-domain extraction, also blinded or among cover queries",
     }
 
     def observe(self, obs: Observation, client: ClientState, model: ModelState) -> None:
@@ -307,8 +334,26 @@ class InputDistribution(Featurizer):
         evidence.scores.append((obs.ts, score))
         if score == score:
             evidence.cusum = CUSUM.update(evidence.cusum, score > FAR)
+            scattered = self.scattered(client)
+            if scattered is not None:
+                evidence.scatter = SCATTER_CUSUM.update(evidence.scatter, score > 1.0 and scattered)
         if evidence.held.accepting and novel_input(client):
             evidence.held.offer(obs.x.copy())
+
+    @staticmethod
+    def scattered(client: ClientState) -> bool | None:
+        """Whether the client's latest input lies farther than ``SCATTERED`` from every input of its
+        window but the last ``COPIES``; None when it is a copy of one of those (a retry) or the window
+        holds no older input. Reads the distances ``gradient_walk`` took for it."""
+        walk, inputs = walk_series(client), client.inputs
+        n = len(inputs)
+        if walk is None or n <= COPIES + 1:
+            return None
+        d2 = walk.prev_d2[:n]
+        recent = [(inputs.head - 1 - back) % inputs.capacity for back in range(COPIES + 1)]  # the latest first
+        if float(d2[recent[1:]].min()) < NEAR_DISTANCE**2:
+            return None
+        return float(np.delete(d2, recent).min()) > SCATTERED**2
 
     def settle(self, client: ClientState, model: ModelState, flagged: bool) -> None:
         """The client's waiting inputs join the model's reservoir if no detector fired on its window;
@@ -333,6 +378,7 @@ class InputDistribution(Featurizer):
         return {
             "off_distribution_frac": int(np.count_nonzero(scores > 1.0)) / len(scores),
             "off_distribution_cusum": evidence.cusum,
+            "off_scatter_cusum": evidence.scatter,
         }
 
     def series(self, client: ClientState, model: ModelState) -> dict[str, tuple[np.ndarray, np.ndarray]]:

@@ -116,3 +116,31 @@ def test_inputs_wait_for_the_window_and_a_later_flag_drops_them() -> None:
     replay.extractor.settle(client, model, flagged=True)
     replay.extractor.settle(client, model, flagged=False)  # flagged once: its held inputs are gone for good
     assert learned(replay).seen == seen
+
+
+def scatter_after(queries: list[np.ndarray]) -> float:
+    """``off_scatter_cusum`` of one client sending ``queries`` after the model's population."""
+    replay = replay_population()
+    for x in queries:
+        replay.clock += 1.0
+        replay.send(Query("client", replay.clock, x=x.astype(np.float32)))
+    return replay.features("client")["off_scatter_cusum"]
+
+
+def test_scattered_queries_pile_up_evidence_blinded_into_copies_or_among_cover_queries() -> None:
+    rng = np.random.default_rng(8)
+    scale = float(correlated(rng, 2000).std())
+    points = rng.normal(scale=2 * scale, size=(40, DIM))  # synthetic points, wider than the population
+    blinded = [x + 0.05 * scale * rng.normal(size=DIM) for x in points for _ in range(4)]
+    covered = [q for x, cover in zip(points, correlated(rng, 40)) for q in (x, cover)]
+    assert scatter_after(blinded) > 12 and scatter_after(covered) > 12
+
+
+def test_retries_of_odd_inputs_and_a_shifted_population_pile_up_no_scatter_evidence() -> None:
+    rng = np.random.default_rng(9)
+    scale = float(correlated(rng, 2000).std())
+    odd = rng.normal(scale=scale, size=(4, DIM))
+    retried = [q for x in correlated(rng, 40) for q in (x, x)]
+    retried[20:28] = [odd[i // 2] for i in range(8)]  # a few odd inputs, each sent twice
+    assert scatter_after(retried) < 12
+    assert scatter_after(list(correlated(rng, 80, shift=0.5 * scale))) < 2.5
