@@ -13,9 +13,11 @@ traffic and scores each query by its residual off the principal subspace:
 - **A bounded reservoir** of the model's novel inputs (``RESERVOIR``), each
   client contributing at most ``CLIENT_SHARE`` of them, so that no client,
   however busy, shapes what "normal" is. Reservoir sampling keeps it a
-  uniform sample of the stream. A client's inputs wait until its window is
-  scored (:meth:`InputDistribution.settle`): they join the reservoir only if
-  no detector fired, and a client flagged once contributes nothing more.
+  uniform sample of the stream. Only inputs a client sends after its first
+  ``TRUSTED_AFTER`` (64) events count (most attacks are alerted before), and
+  they wait until its window is scored (:meth:`InputDistribution.settle`):
+  they join the reservoir only if no detector fired, and a client flagged
+  once contributes nothing more.
 - **Principal components** (per-coordinate standardised, enough for
   ``VARIANCE`` of the variance) fitted when the reservoir has seen
   ``FIRST_FIT`` inputs and again each time that count doubles. A query's
@@ -293,11 +295,11 @@ class InputDistribution(Featurizer):
     ...         featurizer.observe(Observation(str(i), float(i), x, None, -1, None), state, store.model("m"))
     ...     f.settle(state, store.model("m"), flagged=False)  # scored, and no detector fired
     ...     return f.compute(state, store.model("m"))
-    >>> for i in range(600):
-    ...     _ = send(f"user{i % 50}", (rng.normal(size=3) @ basis + 0.05 * rng.normal(size=12)).astype(np.float32), i)
-    >>> usual = send("user0", (rng.normal(size=3) @ basis).astype(np.float32), 600)
+    >>> for i in range(32 * 96):  # each client trusted after its first 64 events
+    ...     _ = send(f"user{i % 32}", (rng.normal(size=3) @ basis + 0.05 * rng.normal(size=12)).astype(np.float32), i)
+    >>> usual = send("user0", (rng.normal(size=3) @ basis).astype(np.float32), 32 * 96)
     >>> for i in range(40):
-    ...     odd = send("sweeper", rng.uniform(-3, 3, size=12).astype(np.float32), 601 + i)
+    ...     odd = send("sweeper", rng.uniform(-3, 3, size=12).astype(np.float32), 32 * 96 + 1 + i)
     >>> usual["off_distribution_cusum"], odd["off_distribution_frac"], round(odd["off_distribution_cusum"])
     (0.0, 1.0, 72)
     """
@@ -337,7 +339,7 @@ class InputDistribution(Featurizer):
             scattered = self.scattered(client)
             if scattered is not None:
                 evidence.scatter = SCATTER_CUSUM.update(evidence.scatter, score > 1.0 and scattered)
-        if evidence.held.accepting and novel_input(client):
+        if evidence.held.accepting and self.trusted(client) and novel_input(client):
             evidence.held.offer(obs.x.copy())
 
     @staticmethod

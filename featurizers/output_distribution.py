@@ -23,8 +23,9 @@ steps repeat their answer), against the model's own answers:
 The model's reference is three KLL quantile sketches (Apache DataSketches,
 ``K``; a few KiB however long the model lives) of margins, confidences and
 off-distribution scores, learned from clients: each contributes at most
-``CLIENT_SHARE`` answers, held back until its scored window settles, and a
-client a detector flagged contributes nothing (:class:`~featurizers.sequential.HeldBack`).
+``CLIENT_SHARE`` answers from after its first ``TRUSTED_AFTER`` (64) events,
+held back until its scored window settles, and a client a detector flagged
+contributes nothing (:class:`~featurizers.sequential.HeldBack`).
 """
 
 from __future__ import annotations
@@ -142,8 +143,8 @@ def _below(value: float, cut: float) -> float:
 class OutputDistribution(Featurizer):
     """Unsure answers to atypical inputs, per client, against the model's own answers and inputs.
 
-    Inputs along 3 directions of 12 coordinates with confident answers from 60 clients, then a client
-    of points off those directions that the model answers unsurely:
+    Inputs along 3 directions of 12 coordinates with confident answers from 40 clients (each trusted after
+    its first 64 events), then a client of points off those directions that the model answers unsurely:
 
     >>> from featurizers.extractor import FeatureExtractor
     >>> from featurizers.gradient_walk import GradientWalk
@@ -157,10 +158,10 @@ class OutputDistribution(Featurizer):
     ...     extractor.observe(Observation(str(i), float(i), x.astype(np.float32), scores, 0, top), client, model)
     ...     extractor.settle(client, model, flagged=False)  # scored, and no detector fired
     ...     return extractor.featurizers[-1].compute(client, model)
-    >>> for i in range(1200):
-    ...     _ = send(f"user{i % 60}", i, rng.normal(size=3) @ basis + 0.05 * rng.normal(size=12), rng.uniform(0.55, 1.0))
+    >>> for i in range(40 * 96):
+    ...     _ = send(f"user{i % 40}", i, rng.normal(size=3) @ basis + 0.05 * rng.normal(size=12), rng.uniform(0.55, 1.0))
     >>> for i in range(60):
-    ...     features = send("thief", 1200 + i, rng.uniform(-3, 3, 12), 0.5)
+    ...     features = send("thief", 40 * 96 + i, rng.uniform(-3, 3, 12), 0.5)
     >>> features["low_margin_frac"], features["unsure_answer_frac"], features["unsure_atypical_cusum"] > 50
     (1.0, 1.0, True)
     """
@@ -196,7 +197,9 @@ class OutputDistribution(Featurizer):
             margin = float(top2[1] - top2[0])
         confidence = obs.confidence if obs.confidence is not None else float(obs.scores.max())
         off = math.nan
-        if obs.x is not None:
+        learned = model.shared.get(InputDistribution.name)
+        if obs.x is not None and learned is not None and learned.components is not None:
+            # only scores against the fitted distribution: the early z-scores before it are on another scale
             scored = client.slots.get(InputDistribution.name)
             off = float(scored.scores.last()[1]) if scored is not None and len(scored.scores) else math.nan
         cuts = reference.cuts
@@ -207,7 +210,7 @@ class OutputDistribution(Featurizer):
         novel = obs.x is None or novel_input(client)
         if novel and unsure == unsure and atypical == atypical:
             answers.cusum = CUSUM.update(answers.cusum, bool(unsure and atypical))
-        if novel:
+        if novel and self.trusted(client):
             answers.held.offer((margin, float(confidence), off))
 
     def settle(self, client: ClientState, model: ModelState, flagged: bool) -> None:

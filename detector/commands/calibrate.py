@@ -60,6 +60,8 @@ def calibrate(
     teach a model's input distribution before the sample runs, so the sample is scored against it."""
     ruleset = load_ruleset(settings)
     pipeline = Pipeline(settings.model_copy(update={"calibration_file": None}), ruleset)
+    for featurizer in pipeline.extractor.featurizers:
+        featurizer.trusted_after = 0  # the sample is the deployment's normal traffic: every unflagged client teaches
     policy = pipeline.rules.thresholds = ThresholdPolicy(ruleset, collect=True, max_clients=10_000_000)
     for model_id, records in (references or {}).items():
         pipeline.store.model(model_id).shared[InputDistribution.name] = InputModel.from_records(records)

@@ -164,3 +164,12 @@ def test_perturbations_of_training_records_are_alerted_and_the_records_themselve
     assert "rule:training-data-probing" in fired(pipeline, "member-prober", perturbed(records[:8]))
     assert "rule:training-data-probing" not in fired(pipeline, "evaluation-job", records[100:300])
     assert "rule:training-data-probing" not in fired(pipeline, "augmenting-user", perturbed(rng.standard_normal((8, DIM))))
+
+
+def test_without_a_reference_calibration_learns_from_every_client_of_its_sample_however_short(tmp_path: Path) -> None:
+    rng = np.random.default_rng(2)
+    output = tmp_path / "calibration.yaml"
+    calibrate([sample_file(tmp_path / "sample.jsonl", rng)], target_fpr=0.01, settings=Settings(), output=output,
+              progress=False)  # 60 clients of 40 queries, none of them past a live run's trust delay  # fmt: skip
+    section = load_calibration(output).models["m"].input_model
+    assert section is not None and section.sample == 60 * 16 and section.components >= 3

@@ -189,7 +189,7 @@ def test_partial_or_degenerate_events_do_not_raise(name: str, kind) -> None:
 def test_every_returned_feature_is_documented_and_every_documented_one_is_returned(name: str) -> None:
     featurizer = chain(name)[-1]
     produced: set[str] = set()
-    for _, _, feats in run(name, mixed(6, 6 * WINDOW), every=1):
+    for _, _, feats in run(name, mixed(6, 16 * WINDOW), every=1):  # each client past its first TRUSTED_AFTER events
         assert_valid(featurizer, feats)
         produced |= feats.keys()
     assert produced == set(featurizer.FEATURES)

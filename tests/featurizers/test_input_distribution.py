@@ -8,6 +8,7 @@ import pytest
 from detector.event import InferenceEvent
 from detector.pipeline import Pipeline
 from detector.settings import Settings
+from featurizers.base import TRUSTED_AFTER
 from featurizers.gradient_walk import GradientWalk
 from featurizers.input_distribution import CLIENT_SHARE, FIRST_FIT, InputDistribution, InputModel
 from rules.loader import load_rules
@@ -22,8 +23,9 @@ def correlated(rng: np.random.Generator, n: int, shift: float = 0.0) -> np.ndarr
     return (rng.normal(size=(n, 3)) @ basis + 0.05 * rng.normal(size=(n, DIM)) + shift).astype(np.float32)
 
 
-def replay_population(clients: int = 64, each: int = 12) -> Replay:
-    """The model's benign clients, each sending its own draws of the population (more than the first fit)."""
+def replay_population(clients: int = 32, each: int = TRUSTED_AFTER + 24) -> Replay:
+    """The model's benign clients, each sending its own draws of the population, long enough to be trusted
+    (and, 16 inputs each, enough for the first fit)."""
     rng = np.random.default_rng(1)
     replay = Replay([GradientWalk(), InputDistribution()])
     for i in range(clients * each):
@@ -47,9 +49,9 @@ def test_the_score_separates_random_points_from_the_population() -> None:
     assert np.mean([model.score(x, replay.model()) > 1.0 for x in own]) < 0.05
 
 
-def population_events(pipeline_events: int = 768) -> list[InferenceEvent]:
+def population_events(pipeline_events: int = 32 * (TRUSTED_AFTER + 24)) -> list[InferenceEvent]:
     rng = np.random.default_rng(1)
-    return [event(i, f"user{i % 64}", x) for i, x in enumerate(correlated(rng, pipeline_events))]
+    return [event(i, f"user{i % 32}", x) for i, x in enumerate(correlated(rng, pipeline_events))]
 
 
 def event(i: int, client: str, x: np.ndarray) -> InferenceEvent:
@@ -93,7 +95,7 @@ def test_a_flagged_client_does_not_move_the_model(flagged: bool) -> None:
     before = learned(replay).reservoir.copy()
     seen = learned(replay).seen
     rng = np.random.default_rng(4)
-    for x in rng.uniform(-3, 3, size=(40, DIM)).astype(np.float32):
+    for x in rng.uniform(-3, 3, size=(TRUSTED_AFTER + 2 * CLIENT_SHARE, DIM)).astype(np.float32):
         replay.clock += 1.0
         replay.send(Query("prober", replay.clock, x=x), flagged=flagged)
     after = learned(replay)
@@ -101,6 +103,20 @@ def test_a_flagged_client_does_not_move_the_model(flagged: bool) -> None:
         assert after.seen == seen and np.array_equal(after.reservoir, before)
     else:
         assert after.seen == seen + CLIENT_SHARE
+
+
+def test_a_young_client_teaches_nothing_until_it_has_sent_its_first_events_unflagged() -> None:
+    replay = replay_population()
+    seen = learned(replay).seen
+    rng = np.random.default_rng(10)
+    for x in correlated(rng, TRUSTED_AFTER - 1):
+        replay.clock += 1.0
+        replay.send(Query("young", replay.clock, x=x))
+    assert learned(replay).seen == seen
+    for x in correlated(rng, 2 * CLIENT_SHARE):
+        replay.clock += 1.0
+        replay.send(Query("young", replay.clock, x=x))
+    assert learned(replay).seen == seen + CLIENT_SHARE
 
 
 def test_inputs_wait_for_the_window_and_a_later_flag_drops_them() -> None:

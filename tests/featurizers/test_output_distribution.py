@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import yaml
 
+from featurizers.base import TRUSTED_AFTER
 from featurizers.gradient_walk import GradientWalk
 from featurizers.input_distribution import InputDistribution
 from featurizers.output_distribution import CLIENT_SHARE, OutputDistribution, OutputReference
@@ -30,14 +31,15 @@ def answer(top: float, runner_up: float) -> np.ndarray:
 
 @pytest.fixture()
 def world() -> tuple[Replay, np.random.Generator, np.ndarray]:
-    """A model whose 60 clients send inputs along 3 of 12 directions and get mostly confident answers."""
+    """A model whose 40 clients send inputs along 3 of 12 directions and get mostly confident answers, each
+    long enough to be trusted."""
     rng = np.random.default_rng(0)
     basis = rng.normal(size=(3, DIM))
     replay = Replay([GradientWalk(), InputDistribution(), OutputDistribution()])
-    for i in range(1200):
+    for i in range(40 * (TRUSTED_AFTER + 24)):
         top = rng.uniform(0.5, 1.0)
         x = rng.normal(size=3) @ basis + 0.05 * rng.normal(size=DIM)
-        replay.send(Query(f"user{i % 60}", float(i), x=x, scores=answer(top, (1.0 - top) * 0.7)))
+        replay.send(Query(f"user{i % 40}", float(i), x=x, scores=answer(top, (1.0 - top) * 0.7)))
     return replay, rng, basis
 
 
@@ -81,16 +83,19 @@ def test_a_flagged_client_does_not_move_the_reference(world) -> None:
     reference = replay.model().shared["output_distribution"]
     before = [s.n for s in reference.sketches]
     model, featurizer = replay.model(), replay.featurizers[-1]
-    for i in range(200):  # scored every 5 events, the first window flagged already
+    clean = TRUSTED_AFTER + 5  # scored every 5 events: clean windows until it is trusted and 5 more, then flagged
+    for i in range(clean + 200):
         client = replay.store.touch("m", "thief", 5000.0 + i)
         query = Query("thief", 5000.0 + i, x=rng.uniform(-3, 3, DIM), scores=answer(0.4, 0.39))
         replay.extractor.observe(replay.observation(query, model), client, model)
         if i % 5 == 4:
-            replay.extractor.settle(client, model, flagged=i > 4)
-    assert [s.n for s in reference.sketches] == [n + 5 for n in before]  # its one clean window, then nothing
+            replay.extractor.settle(client, model, flagged=i >= clean)
+    taught = [s.n - n for s, n in zip(reference.sketches, before)]
+    assert 0 < taught[0] <= 6 and taught[0] == taught[1]  # its few trusted clean answers, then nothing
     assert featurizer.compute(client, model)["unsure_atypical_cusum"] > 100  # still tested, only not learned from
-    replay.send(Query("newcomer", 6000.0, x=rng.uniform(-3, 3, DIM), scores=answer(0.4, 0.39)))
-    assert [s.n for s in reference.sketches] == [n + 6 for n in before]
+    for i in range(TRUSTED_AFTER + 1):
+        replay.send(Query("newcomer", 6000.0 + i, x=rng.uniform(-3, 3, DIM), scores=answer(0.4, 0.39)))
+    assert reference.sketches[0].n == before[0] + taught[0] + 2  # a newcomer teaches once trusted
 
 
 def test_a_client_teaches_the_reference_at_most_its_share(world) -> None:
