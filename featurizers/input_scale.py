@@ -13,7 +13,9 @@ the model's :class:`ModelScale`, and one policy:
   mean and spread, frozen. A busy camera feed or prober first on a model
   cannot settle the scale on its own inputs, and later inputs no longer move
   it, so a model's features stop depending on how much (and which part) of its
-  traffic a process saw.
+  traffic a process saw. Under scale-out, the workers' counted inputs are
+  pooled (``detector.worker.shared_scales``) and the scale settles on their
+  union as soon as it holds ``SETTLE_INPUTS``.
 - **Adopted** from elsewhere, which overrides either: a calibrated model takes
   the scale its calibration file learned (from the first event), and under
   scale-out every worker takes the one the first worker to settle stored in the
@@ -72,6 +74,29 @@ class InputNormaliser:
         delta = x - self.mean
         self.mean += delta / self.count
         self.m2 += delta * (x - self.mean)
+
+    @classmethod
+    def union(cls, parts: list["InputNormaliser"]) -> "InputNormaliser":
+        """The statistics of all the parts' inputs together (Chan et al.'s pairwise update), as if one
+        normaliser had seen them all.
+
+        >>> a, b, whole = InputNormaliser(1), InputNormaliser(1), InputNormaliser(1)
+        >>> for i, v in enumerate((1.0, 2.0, 4.0, 8.0)):
+        ...     (a if i < 1 else b).update(np.array([v])); whole.update(np.array([v]))
+        >>> u = InputNormaliser.union([a, b])
+        >>> u.count, bool(np.allclose(u.mean, whole.mean) and np.allclose(u.m2, whole.m2))
+        (4, True)
+        """
+        merged = cls(len(parts[0].mean))
+        for part in parts:
+            total = merged.count + part.count
+            if part.count == 0:
+                continue
+            delta = part.mean - merged.mean
+            merged.mean = merged.mean + delta * (part.count / total)
+            merged.m2 = merged.m2 + part.m2 + delta**2 * (merged.count * part.count / total)
+            merged.count = total
+        return merged
 
     def scale(self) -> np.ndarray:
         """Per-coordinate standard deviation, floored (all ones before two inputs)."""
@@ -182,7 +207,7 @@ class ModelScale:
         if counts and not self.settled:
             self.settling.update(x)
             if self.settling.count >= SETTLE_INPUTS:
-                self._use(self._learned(self.settling), "settled")
+                self._use(self.learned(self.settling), "settled")
 
     def current(self, dim: int) -> InputScale:
         """The scale for inputs of length ``dim``: unit weights for a length the model's scale is not for,
@@ -194,7 +219,7 @@ class ModelScale:
         count = norm.count if norm is not None and len(norm.mean) == dim else 0
         if scale is not None and scale.dim == dim and (count < 2 or count < 2 * scale.count):
             return scale
-        self._use(self._learned(norm) if count >= 2 else InputScale.unit(dim), "provisional")
+        self._use(self.learned(norm) if count >= 2 else InputScale.unit(dim), "provisional")
         return self.scale
 
     def adopt(self, scale: InputScale, source: Source) -> None:
@@ -205,7 +230,8 @@ class ModelScale:
         self._use(scale, source)
 
     @staticmethod
-    def _learned(norm: InputNormaliser) -> InputScale:
+    def learned(norm: InputNormaliser) -> InputScale:
+        """The scale of the inputs ``norm`` has seen."""
         return InputScale.from_spread(norm.mean, norm.scale(), norm.count)
 
     def _use(self, scale: InputScale, source: Source) -> None:

@@ -143,6 +143,21 @@ model_scales = Table(
 with: coordinate weights and centre (float32), and the novel inputs it was learned from. The first worker
 whose scale of the model settles writes it, every worker adopts it (``detector.db.model_scales``)."""
 
+model_scale_parts = Table(
+    "model_scale_parts",
+    metadata,
+    Column("model_id", String(256), primary_key=True),
+    Column("dim", Integer, primary_key=True),
+    Column("worker_id", String(64), primary_key=True),
+    Column("inputs", Integer, nullable=False),
+    Column("mean", LargeBinary, nullable=False),
+    Column("m2", LargeBinary, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+"""Per model, input length and worker, the running statistics (count, float64 mean and sum of squared
+deviations) of the inputs that worker counted towards settling the model's scale, until it is shared: the
+scale settles on their union (``detector.worker.shared_scales``), as it would in one process."""
+
 group_claims = Table(
     "group_claims",
     metadata,

@@ -85,3 +85,24 @@ def test_a_model_snapshot_is_not_overwritten_by_a_view_that_saw_fewer_events(eng
         with engine.begin() as connection:
             store.save_model(connection, "m", blob, observed)
     assert store.model("m") == b"richer"
+
+
+def test_workers_none_of_which_counted_enough_settle_on_the_union_of_their_inputs(engine) -> None:
+    rng = np.random.default_rng(5)
+    inputs = rng.normal(0.0, [1.0, 2.0, 3.0, 4.0, 5.0, 6.0], size=(SETTLE_INPUTS, DIM)).astype(np.float32)
+    halves = [ModelState("m"), ModelState("m")]
+    for i, x in enumerate(inputs):
+        halves[i % 2].observe_input(x)
+    alone = ModelState("m")
+    for x in inputs:
+        alone.observe_input(x)  # one process holding all the traffic settles on them all
+    workers = [SharedScales(ScaleStore(engine), max_models=8, worker_id=f"w{i}") for i in range(2)]
+    workers[0].sync([halves[0]])
+    assert halves[0].scale.source == "provisional", "half the inputs are not enough"
+    workers[1].sync([halves[1]])
+    workers[0].next_check.clear()
+    workers[0].sync([halves[0]])
+    assert halves[0].scale.source == halves[1].scale.source == "shared"
+    union = halves[1].scale.current(DIM)
+    assert union.count == SETTLE_INPUTS and halves[0].scale.current(DIM).same_as(union)
+    np.testing.assert_allclose(union.weights, alone.scale.current(DIM).weights, rtol=1e-4)
