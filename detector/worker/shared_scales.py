@@ -33,7 +33,8 @@ RECHECK_S = 1.0
 
 
 class SharedScales:
-    """Shares settled scales and adopts the stored ones, for the models a batch touched."""
+    """Pools the inputs counted towards each model's scale, shares the scales settled on them and adopts the
+    stored ones, for the models a batch touched."""
 
     def __init__(
         self, store: ScaleStore, max_models: int, clock: Callable[[], float] = time.monotonic, worker_id: str | None = None
@@ -46,7 +47,8 @@ class SharedScales:
         self.next_check: dict[str, float] = {}
 
     def sync(self, models: Iterable[ModelState]) -> None:
-        """Store the scales that settled here, adopt the ones stored (by any worker)."""
+        """Store this worker's share of each unsettled model's counted inputs and the scales that settled
+        (here, or on the union of every worker's shares); adopt the ones stored (by any worker)."""
         now = self.clock()
         for model in models:
             scale = model.scale
